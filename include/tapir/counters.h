@@ -1,0 +1,86 @@
+/* tapir — the list of counters and drop reasons.
+ *
+ * Both lists are X-macros so that the struct fields, the name tables printed
+ * by tools and the enum of drop reasons come from one place. Add a line here
+ * to add a counter; nothing else has to change.
+ */
+#ifndef TAPIR_COUNTERS_H
+#define TAPIR_COUNTERS_H
+
+/* Traffic counters: X(field, "description") */
+#define TAPIR_COUNTERS(X)                                                   \
+    X(eth_rx, "frames handed to the stack")                                 \
+    X(eth_tx, "frames emitted by the stack")                                \
+    X(arp_rx, "ARP packets accepted")                                       \
+    X(arp_tx, "ARP packets sent")                                           \
+    X(arp_requests_sent, "ARP requests sent to resolve an address")         \
+    X(arp_replies_sent, "ARP replies sent")                                 \
+    X(arp_queued, "IPv4 packets queued while their next hop resolves")      \
+    X(arp_flushed, "queued IPv4 packets sent once resolved")                \
+    X(ip_rx, "IPv4 datagrams accepted")                                     \
+    X(ip_tx, "IPv4 datagrams sent")                                         \
+    X(ip_frags_rx, "IPv4 fragments received")                               \
+    X(ip_reassembled, "IPv4 datagrams reassembled from fragments")          \
+    X(icmp_rx, "ICMP messages accepted")                                    \
+    X(icmp_tx, "ICMP messages sent")                                        \
+    X(icmp_echo_replies, "ICMP echo replies sent")                          \
+    X(icmp_unreach_sent, "ICMP destination-unreachable messages sent")      \
+    X(icmp_errors_rx, "ICMP error messages received and handed up")         \
+    X(tcp_rx, "TCP segments accepted")                                      \
+    X(tcp_tx, "TCP segments sent")                                          \
+    X(tcp_retransmits, "TCP segments retransmitted")                        \
+    X(tcp_rst_tx, "TCP resets sent")                                        \
+    X(tcp_rst_rx, "TCP resets accepted")                                    \
+    X(tcp_challenge_acks, "RFC 5961 challenge ACKs sent")                   \
+    X(tcp_active_opens, "connections opened actively (connect)")            \
+    X(tcp_passive_opens, "connections opened passively (accept)")           \
+    X(tcp_aborts, "connections aborted")                                    \
+    X(tcp_timeouts, "connections aborted after too many retransmissions")   \
+    X(tcp_fast_retransmits, "fast retransmissions (three duplicate ACKs)")  \
+    X(tcp_ooo_queued, "out-of-order segments kept for later")               \
+    X(buf_alloc_fail, "packet buffer allocations that found the pool empty")
+
+/* Drop reasons: X(ENUM_SUFFIX, "description"). One counter each. */
+#define TAPIR_DROP_REASONS(X)                                               \
+    X(NO_BUFFER, "packet buffer pool exhausted")                            \
+    X(OUTPUT_FAILED, "the device refused a frame")                          \
+    X(ETH_TOO_SHORT, "Ethernet frame shorter than its header")              \
+    X(ETH_NOT_OURS, "Ethernet frame for another MAC address")               \
+    X(ETH_UNKNOWN_TYPE, "Ethernet frame with an unsupported ethertype")     \
+    X(ARP_MALFORMED, "ARP packet too short or of another hardware/protocol")\
+    X(ARP_NOT_FOR_US, "ARP packet about an address that is not ours")       \
+    X(ARP_QUEUE_FULL, "packet waiting for ARP dropped: queue full")         \
+    X(ARP_UNRESOLVED, "packet waiting for ARP dropped: no reply came")      \
+    X(ARP_CACHE_FULL, "ARP resolution refused: every cache entry pending")  \
+    X(IP_TOO_SHORT, "IPv4 packet shorter than its header")                  \
+    X(IP_BAD_VERSION, "IPv4 version field is not 4")                        \
+    X(IP_BAD_IHL, "IPv4 header length below 20 or past the packet")         \
+    X(IP_BAD_LENGTH, "IPv4 total length disagrees with the frame")          \
+    X(IP_BAD_CHECKSUM, "IPv4 header checksum wrong")                        \
+    X(IP_BAD_SOURCE, "IPv4 source is broadcast, multicast or ours")         \
+    X(IP_NOT_OURS, "IPv4 destination is not ours")                          \
+    X(IP_UNKNOWN_PROTO, "IPv4 protocol not supported")                      \
+    X(IP_NO_ROUTE, "no route to the destination")                           \
+    X(IP_TOO_BIG, "outgoing IPv4 packet larger than the MTU")               \
+    X(IP_FRAG_BAD, "IPv4 fragment malformed or past 65535 bytes")           \
+    X(IP_FRAG_TIMEOUT, "IPv4 reassembly timed out")                         \
+    X(IP_FRAG_NO_MEMORY, "IPv4 reassembly over its memory bound")           \
+    X(ICMP_TOO_SHORT, "ICMP message shorter than its header")               \
+    X(ICMP_BAD_CHECKSUM, "ICMP checksum wrong")                             \
+    X(ICMP_UNSUPPORTED, "ICMP type not handled")                            \
+    X(ICMP_RATE_LIMITED, "ICMP error not sent: rate limit")                 \
+    X(TCP_TOO_SHORT, "TCP segment shorter than its header")                 \
+    X(TCP_BAD_OFFSET, "TCP data offset below 5 or past the segment")        \
+    X(TCP_BAD_CHECKSUM, "TCP checksum wrong")                               \
+    X(TCP_BAD_OPTIONS, "TCP options malformed")                             \
+    X(TCP_NO_SOCKET, "TCP segment for no connection")                       \
+    X(TCP_OUT_OF_WINDOW, "TCP segment outside the receive window")          \
+    X(TCP_BAD_ACK, "TCP segment acknowledging nothing we sent")             \
+    X(TCP_RST_IGNORED, "TCP reset ignored (out of window or TIME_WAIT)")    \
+    X(TCP_SYN_QUEUE_FULL, "SYN dropped: half-open queue full")              \
+    X(TCP_BACKLOG_FULL, "SYN dropped: accept backlog full")                 \
+    X(TCP_OOO_FULL, "out-of-order segment dropped: reassembly bound")       \
+    X(TCP_CONN_LIMIT, "SYN dropped: connection limit reached")              \
+    X(TCP_RATE_LIMITED, "RST or challenge ACK not sent: rate limit")
+
+#endif

@@ -1,0 +1,26 @@
+/* The Internet checksum (RFC 1071) and its incremental update (RFC 1624). */
+#ifndef TAPIR_CORE_CHECKSUM_H
+#define TAPIR_CORE_CHECKSUM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* One's-complement sum of data (not yet folded or complemented), added to
+ * sum. Chain calls to cover several areas; every area but the last must have
+ * an even length. */
+uint32_t csum_partial(const void *data, size_t len, uint32_t sum);
+/* Fold a partial sum to 16 bits and complement it: the checksum field value,
+ * in host order (store it with a big-endian write). */
+uint16_t csum_fold(uint32_t sum);
+/* csum_fold(csum_partial(data, len, 0)). Verifying: a correct header sums to 0. */
+uint16_t csum_compute(const void *data, size_t len);
+/* Partial sum of the IPv4 pseudo-header used by TCP and UDP (RFC 9293 3.1):
+ * addresses in host order, proto, and the length of the TCP header + data. */
+uint32_t csum_pseudo_ipv4(uint32_t src, uint32_t dst, uint8_t proto, uint16_t len);
+/* RFC 1624 eqn. 3: the new checksum after a 16-bit field changed from old to new.
+ * check, old and new are host-order values. */
+uint16_t csum_update16(uint16_t check, uint16_t old_word, uint16_t new_word);
+/* The same for a 32-bit field (two 16-bit words). */
+uint16_t csum_update32(uint16_t check, uint32_t old_word, uint32_t new_word);
+
+#endif

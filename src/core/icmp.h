@@ -1,0 +1,31 @@
+/* ICMP (RFC 792): echo reply, destination unreachable (rate limited), and
+ * incoming errors handed up to the transport they are about. */
+#ifndef TAPIR_CORE_ICMP_H
+#define TAPIR_CORE_ICMP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/ipv4.h"
+
+#define ICMP_ECHO_REPLY 0
+#define ICMP_DEST_UNREACH 3
+#define ICMP_ECHO_REQUEST 8
+#define ICMP_TIME_EXCEEDED 11
+#define ICMP_PARAM_PROBLEM 12
+#define ICMP_UNREACH_NET 0
+#define ICMP_UNREACH_HOST 1
+#define ICMP_UNREACH_PROTO 2
+#define ICMP_UNREACH_PORT 3
+#define ICMP_UNREACH_NEEDFRAG 4
+
+struct tapir_stack;
+int  icmp_init(struct tapir_stack *s);
+void icmp_destroy(struct tapir_stack *s);
+/* An ICMP message arrived in the datagram described by ip. */
+void icmp_input(struct tapir_stack *s, const struct ipv4_repr *ip, const uint8_t *msg, size_t len);
+/* Send destination unreachable (code) about the datagram orig (its IPv4
+ * header and at least 8 bytes after it), subject to the rate limit. */
+void icmp_send_unreachable(struct tapir_stack *s, uint8_t code, const uint8_t *orig, size_t orig_len);
+
+#endif

@@ -1,0 +1,52 @@
+/* IPv4 (RFC 791, RFC 1122): validation, reassembly, routing on one
+ * interface, output. Outgoing packets are never fragmented: every protocol
+ * above keeps its packets within the MTU (TCP through its MSS). */
+#ifndef TAPIR_CORE_IPV4_H
+#define TAPIR_CORE_IPV4_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "tapir/tapir.h"
+
+#define IPV4_HDR_LEN 20
+#define IPPROTO_ICMP_NUM 1
+#define IPPROTO_TCP_NUM 6
+#define IPPROTO_UDP_NUM 17
+
+/* A parsed header, host order. */
+struct ipv4_repr {
+    uint8_t ihl;            /* header length in bytes (20..60) */
+    uint8_t tos;
+    uint16_t total_len;
+    uint16_t id;
+    bool df, mf;
+    uint16_t frag_offset;   /* in bytes */
+    uint8_t ttl;
+    uint8_t proto;
+    uint32_t src, dst;
+};
+
+/* Parse and validate (version, IHL, total length against len, checksum).
+ * 0, or -EINVAL with *why set to the drop reason. */
+int ipv4_parse(const uint8_t *pkt, size_t len, struct ipv4_repr *out, enum tapir_drop_reason *why);
+
+struct tapir_stack;
+int  ipv4_init(struct tapir_stack *s);
+void ipv4_destroy(struct tapir_stack *s);
+/* An IPv4 packet arrived (after any link header). */
+void ipv4_input(struct tapir_stack *s, const uint8_t *pkt, size_t len);
+/* b->data holds a transport header and payload: prepend an IPv4 header from
+ * us to dst, route and send. Consumes b. 0, -EHOSTUNREACH (no route) or
+ * -EMSGSIZE (over the MTU). */
+int ipv4_output(struct tapir_stack *s, uint32_t dst, uint8_t proto, struct buf *b);
+/* The next hop for dst (dst itself when on-link, else the gateway), 0 if none. */
+uint32_t ipv4_route(const struct tapir_stack *s, uint32_t dst);
+/* Largest transport segment (header included) that fits the MTU unfragmented. */
+uint32_t ipv4_max_payload(const struct tapir_stack *s);
+void ipv4_poll(struct tapir_stack *s, tapir_time_t now);
+tapir_time_t ipv4_next_deadline(const struct tapir_stack *s);
+
+#endif

@@ -1,0 +1,24 @@
+/* TCP (RFC 9293): what the rest of the core calls. The connection block,
+ * states and sequence arithmetic live in tcp_*.h beside this file; the
+ * application-facing calls are in tcp_api.h. */
+#ifndef TAPIR_CORE_TCP_H
+#define TAPIR_CORE_TCP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/ipv4.h"
+
+struct tapir_stack;
+int  tcp_init(struct tapir_stack *s);
+void tcp_destroy(struct tapir_stack *s);
+/* A TCP segment (header + data) arrived in the datagram described by ip. */
+void tcp_input(struct tapir_stack *s, const struct ipv4_repr *ip, const uint8_t *seg, size_t len);
+/* An ICMP error (type, code) arrived quoting a datagram we sent: inner is its
+ * header, l4 the first bytes of its TCP header (at least 8). */
+void tcp_icmp_error(struct tapir_stack *s, uint8_t type, uint8_t code,
+                    const struct ipv4_repr *inner, const uint8_t *l4, size_t l4_len);
+void tcp_poll(struct tapir_stack *s, tapir_time_t now);
+tapir_time_t tcp_next_deadline(const struct tapir_stack *s);
+
+#endif

@@ -1,0 +1,88 @@
+/* TCP: the calls the socket layer (src/sock) makes on connections.
+ *
+ * All calls run with the stack's lock held (src/sock) or from the caller's
+ * own loop (tests); none blocks. They return 0 / a count, or a negative errno
+ * chosen to be what Linux would report for the same situation, so the socket
+ * layer can pass it through.
+ *
+ * Ownership: a connection created by tcp_conn_new() or returned by
+ * tcp_accept() belongs to its owner until tcp_close()/tcp_abort(); after that
+ * the core finishes the connection (FIN, TIME_WAIT ...) and frees it itself,
+ * and the owner must not touch the pointer again.
+ */
+#ifndef TAPIR_CORE_TCP_API_H
+#define TAPIR_CORE_TCP_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tapir/tapir.h"
+
+struct tapir_stack;
+struct tcp_conn;
+
+/* Readiness bits reported by tcp_events() and to the notify callback. */
+enum {
+    TCP_EV_READABLE   = 1u << 0,  /* data, EOF (FIN received) or error to read */
+    TCP_EV_WRITABLE   = 1u << 1,  /* send buffer has room (and connected) */
+    TCP_EV_ACCEPTABLE = 1u << 2,  /* listener: a completed connection waits */
+    TCP_EV_CONNECTED  = 1u << 3,  /* handshake completed */
+    TCP_EV_RDHUP      = 1u << 4,  /* peer sent FIN */
+    TCP_EV_HUP        = 1u << 5,  /* both directions finished, or reset */
+    TCP_EV_ERROR      = 1u << 6,  /* an error is pending (tcp_take_error) */
+};
+
+/* Called (from inside input/poll/API calls) whenever a connection's readiness
+ * may have changed; owner is what tcp_set_owner() stored. */
+typedef void (*tcp_notify_fn)(void *owner, struct tcp_conn *c, unsigned events);
+void tcp_set_notify(struct tapir_stack *s, tcp_notify_fn fn);
+void tcp_set_owner(struct tcp_conn *c, void *owner);
+
+/* A new connection in CLOSED. NULL with *err = -EMFILE/-ENOMEM at the limit. */
+struct tcp_conn *tcp_conn_new(struct tapir_stack *s, int *err);
+/* ip 0 means our address; port 0 picks an ephemeral port.
+ * -EINVAL already bound, -EADDRNOTAVAIL not our address, -EADDRINUSE. */
+int tcp_bind(struct tcp_conn *c, uint32_t ip, uint16_t port);
+/* -EINVAL if connected/connecting; binds an ephemeral port if unbound. */
+int tcp_listen(struct tcp_conn *c, int backlog);
+/* A completed connection: 0 and *out, -EAGAIN if none yet, -EINVAL if c is not listening. */
+int tcp_accept(struct tcp_conn *c, struct tcp_conn **out);
+/* Send a SYN: -EINPROGRESS on success (completion is reported by
+ * TCP_EV_CONNECTED or an error). -EISCONN, -EALREADY, -ENETUNREACH,
+ * -EADDRNOTAVAIL (no ephemeral port), -EINVAL (listening). */
+int tcp_connect(struct tcp_conn *c, uint32_t ip, uint16_t port);
+/* Queue up to len bytes: the count queued (maybe short), -EAGAIN if the
+ * buffer is full, -EPIPE after shutdown(WR)/close or once the peer reset
+ * (the reset itself is reported once as -ECONNRESET), -ENOTCONN before the
+ * connection exists. SYN_SENT/SYN_RECEIVED: -EAGAIN (writers wait). */
+long tcp_send(struct tcp_conn *c, const void *data, size_t len);
+/* Take up to len bytes (peek leaves them): the count, 0 at EOF, -EAGAIN,
+ * -ENOTCONN, or a pending error (-ECONNRESET, -ETIMEDOUT ...). */
+long tcp_recv(struct tcp_conn *c, void *buf, size_t len, bool peek);
+/* shutdown(2): rd stops reading, wr sends FIN once queued data is out. -ENOTCONN. */
+int tcp_shutdown(struct tcp_conn *c, bool rd, bool wr);
+/* The owner lets go: graceful close (RFC 9293 3.10.4); if unread data
+ * remains, a RST instead (as Linux). A listener resets its pending
+ * connections. */
+void tcp_close(struct tcp_conn *c);
+/* The owner lets go with a RST (SO_LINGER with zero linger). */
+void tcp_abort(struct tcp_conn *c);
+/* The current readiness bits. */
+unsigned tcp_events(const struct tcp_conn *c);
+/* The pending error (negative errno), cleared: SO_ERROR. 0 if none. */
+int tcp_take_error(struct tcp_conn *c);
+int tcp_local_addr(const struct tcp_conn *c, uint32_t *ip, uint16_t *port);
+int tcp_peer_addr(const struct tcp_conn *c, uint32_t *ip, uint16_t *port);
+enum tapir_tcp_state tcp_state(const struct tcp_conn *c);
+
+/* Per-connection options (sockets' setsockopt). 0 or -EINVAL. */
+int tcp_set_nodelay(struct tcp_conn *c, bool on);
+int tcp_set_reuseaddr(struct tcp_conn *c, bool on);
+int tcp_set_keepalive(struct tcp_conn *c, bool on);
+int tcp_set_keepalive_params(struct tcp_conn *c, tapir_time_t idle, tapir_time_t intvl, uint32_t cnt);
+int tcp_set_bufsizes(struct tcp_conn *c, uint32_t sndbuf, uint32_t rcvbuf);  /* 0 leaves one as is */
+int tcp_set_maxseg(struct tcp_conn *c, uint16_t mss);
+void tcp_get_info(const struct tcp_conn *c, struct tapir_tcp_info *out);
+
+#endif

@@ -1,0 +1,13 @@
+/* Shared test helpers. */
+#include "harness.h"
+
+#include <string.h>
+
+void harness_config(struct tapir_config *cfg, const char *ip, enum tapir_link_type link)
+{
+    tapir_config_init(cfg);
+    cfg->link = link;
+    cfg->random_seed = 12345;
+    inet_pton(AF_INET, ip, &cfg->addr);
+    cfg->prefix_len = 24;
+}
