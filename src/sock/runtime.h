@@ -1,0 +1,39 @@
+/* The runtime: a thread that drives one stack's core from a device.
+ * (src/sock is the only place with threads and locks; DESIGN.md.)
+ *
+ * One mutex guards the core. The stack thread holds it while it feeds frames
+ * and runs timers; API calls (socket.c) hold it briefly. After an API call
+ * that may have moved a deadline (queued data, connect, close ...) the caller
+ * calls runtime_kick() so the thread recomputes how long to sleep.
+ */
+#ifndef TAPIR_SOCK_RUNTIME_H
+#define TAPIR_SOCK_RUNTIME_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "tapir/tapir.h"
+
+/* The runtime of s, NULL if no thread drives it (tapir_stack_create only). */
+struct runtime;
+struct runtime *runtime_of(tapir_stack *s);
+
+void runtime_lock(tapir_stack *s);
+void runtime_unlock(tapir_stack *s);
+/* Wake the stack thread so it re-reads the core's next deadline. */
+void runtime_kick(tapir_stack *s);
+/* Monotonic now in microseconds (CLOCK_MONOTONIC), the clock the thread uses. */
+tapir_time_t runtime_now(void);
+/* True once tapir_stack_stop() has begun: blocked callers must return. */
+bool runtime_stopping(tapir_stack *s);
+
+/* Hooks for the socket layer: called with the lock held, by the stack thread,
+ * when the runtime starts (attach) and when it stops (detach, before the core
+ * is destroyed: wake every waiter so it returns EBADF/ECONNABORTED). */
+struct runtime_hooks {
+    void (*attach)(tapir_stack *s);
+    void (*detach)(tapir_stack *s);
+};
+void runtime_set_hooks(const struct runtime_hooks *hooks);
+
+#endif
