@@ -4,6 +4,7 @@
  * answers "the default stack". */
 #include <check.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +94,30 @@ START_TEST(frames_written_to_the_device_reach_the_core)
         usleep(1000);
     } while (seconds_since(&t0) < 5.0);
     ck_assert_uint_eq(st.eth_rx, 10);
+    tapir_stack_stop(s);
+}
+END_TEST
+
+START_TEST(start_announces_the_stack_on_the_device)
+{
+    /* tapir_stack_start calls link_up: a gratuitous ARP goes out through
+     * the output callback to the device, from the stack's MAC. */
+    struct sp_dev *d = sp_new(1500);
+    int peer = d->peer;
+    tapir_stack *s = start_on(d, "10.0.0.2");
+    struct pollfd pfd = {.fd = peer, .events = POLLIN};
+    ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+    uint8_t frame[2048];
+    ssize_t n = recv(peer, frame, sizeof frame, 0);
+    ck_assert_int_ge(n, 42);
+    ck_assert_uint_eq(frame[12], 0x08);     /* ethertype ARP */
+    ck_assert_uint_eq(frame[13], 0x06);
+    uint8_t mac[6];
+    tapir_stack_mac(s, mac);
+    ck_assert_mem_eq(frame + 6, mac, 6);
+    struct tapir_stats st;
+    tapir_stack_snapshot_stats(s, &st);
+    ck_assert_uint_ge(st.eth_tx, 1);
     tapir_stack_stop(s);
 }
 END_TEST
@@ -256,6 +281,7 @@ int main(void)
     Suite *s = suite_create("runtime");
     TCase *tc = tcase_create("thread");
     tcase_add_test(tc, frames_written_to_the_device_reach_the_core);
+    tcase_add_test(tc, start_announces_the_stack_on_the_device);
     tcase_add_test(tc, stop_of_an_idle_stack_is_prompt);
     tcase_add_test(tc, device_mtu_and_mac_are_applied);
     tcase_add_test(tc, a_jumbo_mtu_grows_the_buffers);
