@@ -21,9 +21,14 @@ static struct tcp_conn *conn, *lst;
 
 /* Bring a fresh script to state st; conn is the connection (NULL when the
  * owner already closed it), lst a listener if one is needed. */
+static void small_pool(struct tapir_config *cfg)
+{
+    cfg->buf_count = 128;       /* thousands of stacks are made: keep each small */
+}
+
 static void reach(enum tapir_tcp_state st)
 {
-    sc = tcp_script_new(NULL);
+    sc = tcp_script_new(small_pool);
     conn = lst = NULL;
     struct tcp_script_out o;
     int err;

@@ -43,8 +43,10 @@ static size_t build(uint8_t *seg, uint8_t doff_words, const uint8_t *opts, size_
     seg[12] = (uint8_t)(doff_words << 4);
     seg[13] = TCP_SYN | TCP_ACK;
     put_be16(seg + 14, 4096);
-    memcpy(seg + 20, opts, optlen);
-    memcpy(seg + 20 + optlen, data, dlen);
+    if (optlen)
+        memcpy(seg + 20, opts, optlen);
+    if (dlen)
+        memcpy(seg + 20 + optlen, data, dlen);
     size_t len = 20 + optlen + dlen;
     tcp_fill_checksum(seg, len, SRC, DST);
     return len;
