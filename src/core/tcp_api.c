@@ -98,6 +98,10 @@ static int start_active_open(struct tcp_conn *c, uint32_t ip, uint16_t port, con
     struct tapir_stack *s = c->s;
     if (ip == 0 || port == 0)
         return -EINVAL;
+    /* MUST-46: no OPEN to a broadcast or multicast address. */
+    if (ip == 0xffffffffu || (ip & 0xf0000000u) == 0xe0000000u ||
+        (s->netmask != 0xffffffffu && (ip & ~s->netmask) == ~s->netmask && (ip & s->netmask) == (s->ip & s->netmask)))
+        return -ENETUNREACH;
     if (ipv4_route(s, ip) == 0)
         return -ENETUNREACH;
     if (!c->bound) {

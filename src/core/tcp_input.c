@@ -618,13 +618,16 @@ void tcp_input(struct tapir_stack *s, const struct ipv4_repr *ip, const uint8_t 
 }
 
 /* ICMP errors about our segments (RFC 1122 4.2.3.9, RFC 5927): only for a
- * connection whose unacknowledged sequence range contains the quoted one. A
- * SYN_SENT connection is aborted on unreachable; an established one keeps
- * the error as the reason to give if it later times out. */
+ * connection whose unacknowledged sequence range contains the quoted one.
+ * Protocol and port unreachable (codes 2, 3) are hard errors and abort the
+ * connection (SHLD-26); every other code is soft (MUST-56: never abort on
+ * codes 0, 1, 5) and is kept as the error to report if the connection
+ * later times out. Fragmentation needed (4) would feed PMTUD, which is not
+ * implemented. */
 void tcp_icmp_error(struct tapir_stack *s, uint8_t type, uint8_t code,
                     const struct ipv4_repr *inner, const uint8_t *l4, size_t l4_len)
 {
-    if (l4_len < 8 || type != 3 /* destination unreachable */)
+    if (l4_len < 8 || type != 3 /* destination unreachable */ || code == 4)
         return;
     uint16_t sport = (uint16_t)(l4[0] << 8 | l4[1]);
     uint16_t dport = (uint16_t)(l4[2] << 8 | l4[3]);
@@ -632,12 +635,11 @@ void tcp_icmp_error(struct tapir_stack *s, uint8_t type, uint8_t code,
     struct tcp_conn *c = tcp_table_lookup(s, inner->src, sport, inner->dst, dport);
     if (!c || !seq_in(seq, c->snd_una, c->snd_max + 1))
         return;
-    if (code == 4 /* fragmentation needed: PMTUD not implemented */)
-        return;
-    int err = code == 0 ? -ENETUNREACH : code == 3 ? -ECONNREFUSED : -EHOSTUNREACH;
-    if (c->state == TAPIR_TCP_SYN_SENT) {
+    bool hard = code == 2 || code == 3;
+    int err = code == 3 ? -ECONNREFUSED : code == 2 ? -ENOPROTOOPT : code == 0 ? -ENETUNREACH : -EHOSTUNREACH;
+    if (hard && c->state != TAPIR_TCP_TIME_WAIT) {
         s->stats.tcp_aborts++;
-        tcp_conn_closed(c, err, "ICMP unreachable");
+        tcp_conn_closed(c, err, "ICMP unreachable (hard error)");
         tcp_reap(s);
         return;
     }

@@ -265,6 +265,33 @@ START_TEST(icmp_unreachable_aborts_syn_sent)
 }
 END_TEST
 
+START_TEST(icmp_host_unreachable_is_soft_and_reported_at_timeout)
+{
+    int err;
+    conn = tcp_conn_new(sc->s, &err);
+    ck_assert_int_eq(tcp_connect(conn, TCP_SCRIPT_PEER_IP, 40000), -EINPROGRESS);
+    struct tcp_script_out o;
+    ck_assert(tcp_script_next(sc, &o));
+    inject_icmp_unreach(1, &o);                         /* MUST-56: no abort */
+    ck_assert_int_eq(tcp_state(conn), TAPIR_TCP_SYN_SENT);
+    tcp_script_advance(sc, TAPIR_SEC(600));
+    ck_assert_int_eq(tcp_state(conn), TAPIR_TCP_CLOSED);
+    ck_assert_int_eq(tcp_take_error(conn), -EHOSTUNREACH);
+    tcp_script_flush(sc);
+}
+END_TEST
+
+START_TEST(connect_to_broadcast_or_multicast_is_refused)
+{
+    int err;
+    conn = tcp_conn_new(sc->s, &err);
+    ck_assert_int_eq(tcp_connect(conn, 0x0a0000ffu, 80), -ENETUNREACH);
+    ck_assert_int_eq(tcp_connect(conn, 0xe0000001u, 80), -ENETUNREACH);
+    ck_assert_int_eq(tcp_connect(conn, 0xffffffffu, 80), -ENETUNREACH);
+    tcp_script_expect_none(sc);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tcp_timers");
@@ -280,6 +307,8 @@ int main(void)
     tcase_add_test(t, keepalive_is_off_by_default);
     tcase_add_test(t, time_wait_lasts_exactly_2msl);
     tcase_add_test(t, icmp_unreachable_aborts_syn_sent);
+    tcase_add_test(t, icmp_host_unreachable_is_soft_and_reported_at_timeout);
+    tcase_add_test(t, connect_to_broadcast_or_multicast_is_refused);
     suite_add_tcase(s, t);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
