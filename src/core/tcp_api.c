@@ -8,6 +8,12 @@
 
 static inline uint32_t min_u32(uint32_t a, uint32_t b) { return a < b ? a : b; }
 
+void tcp_clock(struct tapir_stack *s, tapir_time_t now)
+{
+    if (now > s->now)
+        s->now = now;
+}
+
 struct tcp_conn *tcp_conn_new(struct tapir_stack *s, int *err)
 {
     struct tcp_conn *c = tcp_conn_alloc(s, err);

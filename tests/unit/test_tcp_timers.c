@@ -180,6 +180,37 @@ START_TEST(persist_probes_a_zero_window_with_backoff)
 }
 END_TEST
 
+START_TEST(window_closing_with_data_in_flight_never_times_out)
+{
+    conn = tcp_script_passive_open(sc, PEER_ISS, NULL);
+    ck_assert_int_eq(tcp_send(conn, "0123456789", 10), 10);
+    tcp_script_flush(sc);
+    /* The peer takes 4 bytes and closes its window. */
+    sc->peer_wnd = 0;
+    tcp_script_send(sc, TCP_ACK, sc->peer_nxt, sc->our_nxt + 4, 0, NULL, 0);
+    sc->our_nxt += 4;
+    /* For an hour it answers every probe with a zero window. */
+    struct tcp_script_out o;
+    tapir_time_t end = sc->now + TAPIR_SEC(3600);
+    int probes = 0;
+    while (sc->now < end) {
+        tcp_script_advance_to_next(sc, TAPIR_SEC(3600));
+        while (tcp_script_next(sc, &o)) {
+            ck_assert_uint_le(o.seg.len, 1);
+            probes++;
+            tcp_script_send(sc, TCP_ACK, sc->peer_nxt, sc->our_nxt, 0, NULL, 0);
+        }
+    }
+    ck_assert_int_ge(probes, 10);
+    ck_assert_int_eq(tcp_state(conn), TAPIR_TCP_ESTABLISHED);
+    sc->peer_wnd = 65535;
+    tcp_script_send(sc, TCP_ACK, sc->peer_nxt, sc->our_nxt, 0, NULL, 0);
+    tcp_script_expect(sc, TCP_ACK, sc->our_nxt, sc->peer_nxt, &o);
+    ck_assert_uint_eq(o.seg.len, 6);
+    ck_assert_mem_eq(o.seg.data, "456789", 6);
+}
+END_TEST
+
 START_TEST(keepalive_probes_then_abort)
 {
     conn = tcp_script_passive_open(sc, PEER_ISS, NULL);
@@ -303,6 +334,7 @@ int main(void)
     tcase_add_test(t, fin_is_retransmitted);
     tcase_add_test(t, delayed_ack_fires_at_200ms);
     tcase_add_test(t, persist_probes_a_zero_window_with_backoff);
+    tcase_add_test(t, window_closing_with_data_in_flight_never_times_out);
     tcase_add_test(t, keepalive_probes_then_abort);
     tcase_add_test(t, keepalive_is_off_by_default);
     tcase_add_test(t, time_wait_lasts_exactly_2msl);
