@@ -124,6 +124,9 @@ static int start_active_open(struct tcp_conn *c, uint32_t ip, uint16_t port, con
     c->iss = tcp_isn(s, c->lip, c->lport, c->rip, c->rport);
     c->snd_una = c->snd_nxt = c->snd_max = c->iss;
     c->snd_wnd = 0;
+    c->ws_ok = false;
+    c->snd_wscale = 0;
+    c->rcv_wscale = tcp_wscale_for(c->rcvbuf_max);
     tcp_cc_init(c);
     tcp_set_state(c, TAPIR_TCP_SYN_SENT, cause);
     tcp_output(c);

@@ -120,7 +120,8 @@ START_TEST(parse_rejects_malformed_options)
     const uint8_t mss_zero[4] = {TCP_OPT_MSS, 4, 0, 0};
     const uint8_t mss_bad_len[4] = {TCP_OPT_MSS, 3, 5, TCP_OPT_EOL};
     const uint8_t kind_only[4] = {TCP_OPT_NOP, TCP_OPT_NOP, TCP_OPT_NOP, 8};
-    const uint8_t *cases[] = {zero_len, one_len, past_end, mss_zero, mss_bad_len, kind_only};
+    const uint8_t ws_bad_len[4] = {TCP_OPT_WS, 4, 1, 0};
+    const uint8_t *cases[] = {zero_len, one_len, past_end, mss_zero, mss_bad_len, kind_only, ws_bad_len};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         size_t len = build(seg, 6, cases[i], 4, NULL, 0);
         ck_assert_int_eq(parse_fail(seg, len), TAPIR_DROP_TCP_BAD_OPTIONS);
@@ -159,6 +160,19 @@ START_TEST(build_then_parse_round_trip)
 }
 END_TEST
 
+START_TEST(window_scale_option_is_parsed_and_capped_at_14)
+{
+    uint8_t seg[64];
+    const uint8_t opts[4] = {TCP_OPT_NOP, TCP_OPT_WS, 3, 200};
+    size_t len = build(seg, 6, opts, 4, NULL, 0);
+    struct tcp_seg g;
+    enum tapir_drop_reason why;
+    ck_assert_int_eq(tcp_parse(seg, len, SRC, DST, &g, &why), 0);
+    ck_assert(g.has_ws);
+    ck_assert_uint_eq(g.ws, 14);
+}
+END_TEST
+
 START_TEST(siphash24_reference_vector)
 {
     /* SipHash paper, Appendix A: key 00..0f, message 00..0e. */
@@ -182,6 +196,7 @@ int main(void)
     tcase_add_test(t, eol_ends_option_parsing);
     tcase_add_test(t, build_then_parse_round_trip);
     tcase_add_test(t, siphash24_reference_vector);
+    tcase_add_test(t, window_scale_option_is_parsed_and_capped_at_14);
     suite_add_tcase(s, t);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
