@@ -495,7 +495,14 @@ static void rcv_synchronized(struct tcp_conn *c, const struct tcp_seg *g0)
         }
     }
 
-    /* Step 4: SYN in a synchronized state: challenge ACK (RFC 5961 4.2). */
+    /* Step 4: SYN. A passively opened SYN_RECEIVED connection goes back to
+     * LISTEN; a synchronized one answers with a challenge ACK (RFC 5961 4.2). */
+    if ((g->flags & TCP_SYN) && c->state == TAPIR_TCP_SYN_RECEIVED && c->passive && c->listener) {
+        stack_drop(s, TAPIR_DROP_TCP_UNEXPECTED);
+        tcp_set_state(c, TAPIR_TCP_LISTEN, "rcv SYN in window (back to LISTEN)");
+        tcp_conn_release(c);
+        return;
+    }
     if (g->flags & TCP_SYN) {
         stack_drop(s, TAPIR_DROP_TCP_UNEXPECTED);
         tcp_send_challenge_ack(c);
