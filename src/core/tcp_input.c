@@ -296,6 +296,8 @@ static void rcv_text_and_fin(struct tcp_conn *c, uint32_t seq, const uint8_t *da
 /* Resend the first unacknowledged segment (fast retransmit, partial ACK). */
 static void retransmit_first(struct tcp_conn *c)
 {
+    if (c->snd_una == c->iss)
+        return;                 /* our SYN is not acknowledged: its own timer resends it */
     uint32_t len = min_u32(c->sndbuf.len, c->snd_mss);
     uint8_t flags = TCP_ACK;
     if (len == 0 && c->fin_sent)
