@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+
 #include "core/checksum.h"
+#include "core/stack.h"
 #include "core/tcp_conn.h"
 #include "core/tcp_seq.h"
 #include "core/tcp_wire.h"
@@ -184,6 +187,30 @@ START_TEST(siphash24_reference_vector)
 }
 END_TEST
 
+START_TEST(isn_is_keyed_per_tuple_and_advances_with_a_4us_clock)
+{
+    struct tapir_config cfg;
+    tapir_config_init(&cfg);
+    cfg.link = TAPIR_LINK_IP;
+    cfg.addr.s_addr = htonl(DST);
+    cfg.random_seed = 99;
+    tapir_stack *s1, *s2;
+    ck_assert_int_eq(tapir_stack_create(&cfg, &s1), 0);
+    cfg.random_seed = 100;
+    ck_assert_int_eq(tapir_stack_create(&cfg, &s2), 0);
+    s1->now = s2->now = TAPIR_SEC(5);
+    uint32_t a = tcp_isn(s1, DST, 80, SRC, 1000);
+    uint32_t b = tcp_isn(s1, DST, 80, SRC, 1001);
+    uint32_t c = tcp_isn(s2, DST, 80, SRC, 1000);
+    ck_assert_uint_ne(a, b);                /* another tuple */
+    ck_assert_uint_ne(a, c);                /* another key */
+    s1->now += 4000;                        /* 4 ms = 1000 ticks of 4 us */
+    ck_assert_uint_eq(tcp_isn(s1, DST, 80, SRC, 1000) - a, 1000);
+    tapir_stack_destroy(s1);
+    tapir_stack_destroy(s2);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tcp_wire");
@@ -197,6 +224,7 @@ int main(void)
     tcase_add_test(t, build_then_parse_round_trip);
     tcase_add_test(t, siphash24_reference_vector);
     tcase_add_test(t, window_scale_option_is_parsed_and_capped_at_14);
+    tcase_add_test(t, isn_is_keyed_per_tuple_and_advances_with_a_4us_clock);
     suite_add_tcase(s, t);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
