@@ -206,6 +206,8 @@ long tcp_recv(struct tcp_conn *c, void *buf, size_t len, bool peek)
         tcp_ring_read(&c->rcvbuf, 0, buf, n);
         if (!peek) {
             tcp_ring_consume(&c->rcvbuf, n);
+            if (c->rcvbuf.len == 0)
+                tcp_ring_idle_check(c);
             /* Reading opened the window: tell the peer if it moved enough
              * (RFC 1122 4.2.3.3). */
             if (tcp_window_update_due(c))

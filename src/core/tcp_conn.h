@@ -117,6 +117,7 @@ struct tcp_conn {
 
     /* Timers. */
     tapir_time_t rto_at, delack_at, persist_at, keepalive_at, timewait_at;
+    tapir_time_t idle_at;           /* release empty buffer rings if still empty then */
     tapir_time_t deadline;          /* min of the above: the heap key */
     uint32_t heap_idx;              /* position in the heap, UINT32_MAX if out */
     uint32_t persist_backoff;
@@ -210,6 +211,10 @@ void tcp_rto_arm(struct tcp_conn *c);
 tapir_time_t tcp_rto_current(const struct tcp_conn *c);
 void tcp_enter_time_wait(struct tcp_conn *c, const char *cause);
 void tcp_keepalive_reset(struct tcp_conn *c);
+/* A ring just became empty: arrange for its memory to be released if it
+ * stays empty for a while (so idle connections hold no buffers, without a
+ * free/malloc pair per packet while data flows). */
+void tcp_ring_idle_check(struct tcp_conn *c);
 
 /* tcp_reass.c */
 /* Place payload [seq, seq+len) into the receive ring; advance rcv_nxt over

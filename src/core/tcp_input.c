@@ -343,6 +343,8 @@ static bool rcv_ack(struct tcp_conn *c, const struct tcp_seg *g, uint32_t seq)
         if (consumed > c->sndbuf.len)
             consumed = c->sndbuf.len;       /* the rest is our FIN */
         tcp_ring_consume(&c->sndbuf, consumed);
+        if (c->sndbuf.len == 0)
+            tcp_ring_idle_check(c);
         if (c->rtt_timing && seq_gt(g->ack, c->rtt_seq)) {
             tcp_rtt_sample(c, s->now - c->rtt_start);
             c->rtt_timing = false;

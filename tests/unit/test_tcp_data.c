@@ -9,6 +9,7 @@
 
 #include "core/stack.h"
 #include "core/tcp.h"
+#include "core/tcp_conn.h"
 #include "tcp_script.h"
 
 #define PEER_ISS 0xfffffff0u
@@ -426,6 +427,34 @@ START_TEST(our_syn_offers_window_scale)
 }
 END_TEST
 
+START_TEST(idle_connections_release_their_buffers)
+{
+    /* No buffer before any data. */
+    ck_assert_ptr_null(conn->sndbuf.mem);
+    ck_assert_ptr_null(conn->rcvbuf.mem);
+    ck_assert_int_eq(tcp_send(conn, "ping", 4), 4);
+    tcp_script_send(sc, TCP_ACK, sc->peer_nxt, sc->our_nxt + 4, 0, "pong", 4);
+    sc->our_nxt += 4;
+    sc->peer_nxt += 4;
+    ck_assert_ptr_nonnull(conn->sndbuf.mem);
+    ck_assert_ptr_nonnull(conn->rcvbuf.mem);
+    char b[8];
+    ck_assert_int_eq(tcp_recv(conn, b, sizeof b, false), 4);
+    /* Still there right away (no free/malloc per packet)... */
+    ck_assert_ptr_nonnull(conn->rcvbuf.mem);
+    /* ... released once idle. */
+    tcp_script_advance(sc, TAPIR_SEC(2));
+    ck_assert_ptr_null(conn->sndbuf.mem);
+    ck_assert_ptr_null(conn->rcvbuf.mem);
+    tcp_script_flush(sc);
+    /* And they come back when needed. */
+    ck_assert_int_eq(tcp_send(conn, "again", 5), 5);
+    struct tcp_script_out o;
+    tcp_script_expect(sc, TCP_ACK, sc->our_nxt, sc->peer_nxt, &o);
+    ck_assert_mem_eq(o.seg.data, "again", 5);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tcp_data");
@@ -451,6 +480,7 @@ int main(void)
     tcase_add_test(t, window_scale_is_negotiated_and_applied);
     tcase_add_test(t, no_window_scale_unless_the_peer_offers_it);
     tcase_add_test(t, our_syn_offers_window_scale);
+    tcase_add_test(t, idle_connections_release_their_buffers);
     suite_add_tcase(s, t);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
