@@ -39,6 +39,12 @@ typedef void (*tcp_notify_fn)(void *owner, struct tcp_conn *c, unsigned events);
 void tcp_set_notify(struct tapir_stack *s, tcp_notify_fn fn);
 void tcp_set_owner(struct tcp_conn *c, void *owner);
 
+/* The time of the API call about to be made (monotonic microseconds): the
+ * socket layer calls between polls, so call this first (with the lock
+ * held) or timers armed by the call would count from the last poll. Time
+ * never goes back: an earlier value is ignored. */
+void tcp_clock(struct tapir_stack *s, tapir_time_t now);
+
 /* A new connection in CLOSED. NULL with *err = -EMFILE/-ENOMEM at the limit. */
 struct tcp_conn *tcp_conn_new(struct tapir_stack *s, int *err);
 /* ip 0 means our address; port 0 picks an ephemeral port.
@@ -75,6 +81,12 @@ int tcp_take_error(struct tcp_conn *c);
 int tcp_local_addr(const struct tcp_conn *c, uint32_t *ip, uint16_t *port);
 int tcp_peer_addr(const struct tcp_conn *c, uint32_t *ip, uint16_t *port);
 enum tapir_tcp_state tcp_state(const struct tcp_conn *c);
+
+/* RFC 9293 3.10.2 SEND in LISTEN with a foreign socket given: the listener
+ * becomes an active opener (LISTEN -> SYN_SENT). Not reachable through the
+ * BSD API (connect() on a listener is EINVAL there); kept so the core has
+ * every arc of Figure 5. -EINVAL if c is not an idle listener. */
+int tcp_listen_connect(struct tcp_conn *c, uint32_t ip, uint16_t port);
 
 /* Per-connection options (sockets' setsockopt). 0 or -EINVAL. */
 int tcp_set_nodelay(struct tcp_conn *c, bool on);
