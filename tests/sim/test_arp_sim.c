@@ -108,12 +108,15 @@ START_TEST(twenty_percent_loss)
         }
         struct tapir_vlink_stats ab;
         tapir_vlink_get_stats(n.peer_end, &ab);
-        ck_assert_uint_gt(ab.lost, 0);
-        ck_assert_uint_le(n.peer->echo_replies_ok, 20);
-        ck_assert_uint_eq(n.peer->bad_rx, 0);
         const struct tapir_stats *st = &n.stack->stats;
-        /* Every queued packet was flushed or dropped for a reason. */
-        ck_assert_uint_eq(st->arp_queued, st->arp_flushed + st->drops[TAPIR_DROP_ARP_UNRESOLVED]);
+        ck_assert_msg(ab.lost > 0 && n.peer->echo_replies_ok <= 20 && n.peer->bad_rx == 0 &&
+                      /* every queued packet was flushed or dropped for a reason */
+                      st->arp_queued == st->arp_flushed + st->drops[TAPIR_DROP_ARP_UNRESOLVED],
+                      "vlink seed %llu: lost %llu, replies %llu, bad %llu, queued %llu flushed %llu unresolved %llu",
+                      (unsigned long long)seed, (unsigned long long)ab.lost,
+                      (unsigned long long)n.peer->echo_replies_ok, (unsigned long long)n.peer->bad_rx,
+                      (unsigned long long)st->arp_queued, (unsigned long long)st->arp_flushed,
+                      (unsigned long long)st->drops[TAPIR_DROP_ARP_UNRESOLVED]);
         total_ok += n.peer->echo_replies_ok;
         total_retries += st->arp_requests_sent - n.peer->arp_requests_rx;
         net_simsetup_finish(&n);
