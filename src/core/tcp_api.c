@@ -264,6 +264,7 @@ void tcp_close(struct tcp_conn *c)
 {
     struct tapir_stack *s = c->s;
     c->owned = false;
+    c->orphan = true;
     c->rd_shut = true;
     switch (c->state) {
     case TAPIR_TCP_LISTEN:
@@ -304,6 +305,7 @@ void tcp_close(struct tcp_conn *c)
 void tcp_abort(struct tcp_conn *c)
 {
     c->owned = false;
+    c->orphan = true;
     if (c->state == TAPIR_TCP_LISTEN) {
         tcp_close(c);
         return;

@@ -55,7 +55,7 @@ struct tcp_script *tcp_script_new(void (*tweak)(struct tapir_config *cfg))
 {
     struct tcp_script *sc = calloc(1, sizeof *sc);
     ck_assert_ptr_nonnull(sc);
-    sc->out = calloc(TCP_SCRIPT_MAX_OUT, sizeof *sc->out);
+    sc->out = malloc(TCP_SCRIPT_MAX_OUT * sizeof *sc->out);   /* written before read */
     ck_assert_ptr_nonnull(sc->out);
     struct tapir_config cfg;
     harness_config(&cfg, "10.0.0.2", TAPIR_LINK_IP);

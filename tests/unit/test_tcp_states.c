@@ -373,9 +373,9 @@ END_TEST
 
 START_TEST(syn_received_to_fin_wait_1_on_close)
 {
-    /* Reach SYN_RECEIVED through a simultaneous open, then close. */
-    tcp_close(lst);
-    lst = NULL;
+    /* Reach SYN_RECEIVED through a simultaneous open, then close: start over
+     * from a fresh stack. */
+    teardown();
     setup_syn_sent_real();
     tcp_script_send(sc, TCP_SYN, PEER_ISS, 0, 1460, NULL, 0);
     tcp_script_expect(sc, TCP_SYN | TCP_ACK, iss, PEER_ISS + 1, NULL);
