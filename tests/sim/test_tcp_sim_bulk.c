@@ -58,6 +58,7 @@ static bool bulk_step(struct sim *sim, void *ctx)
 {
     (void)sim;
     struct bulk_run *r = ctx;
+    tcpsim_sync(&r->p);
     if (r->listener) {
         struct tcp_conn *c;
         if (tcp_accept(r->listener, &c) == 0) {

@@ -149,6 +149,8 @@ static void serve(struct scale_end *e)
 
 static bool drain_ready(struct scale_run *r)
 {
+    if (r->ready)
+        tcpsim_sync(&r->p);
     while (r->ready) {
         struct scale_end *e = r->ready;
         r->ready = e->next_ready;
@@ -260,6 +262,7 @@ START_TEST(ten_thousand_connections_opened_used_and_closed)
     ck_assert_uint_eq(r->p.a.s->stats.tcp_retransmits + r->p.b.s->stats.tcp_retransmits, 0);
 
     /* Use: 16 bytes each way on every connection, checked. */
+    tcpsim_sync(&r->p);
     for (uint32_t i = 0; i < NCONN; i++)
         on_ready(&r->a[i], r->a[i].c, 0);
     ok = sim_run_until(r->p.sim, all_exchanged, r, sim_now(r->p.sim) + TAPIR_SEC(30));
@@ -270,6 +273,7 @@ START_TEST(ten_thousand_connections_opened_used_and_closed)
 
     /* Close: A first (TIME_WAIT), B on EOF (LAST_ACK -> CLOSED). */
     r->closing = true;
+    tcpsim_sync(&r->p);
     for (uint32_t i = 0; i < NCONN; i++) {
         tcp_close(r->a[i].c);
         r->a[i].closed = true;

@@ -63,6 +63,7 @@ static bool pump_apps(struct sim *sim, void *ctx)
 {
     (void)sim;
     struct flood_run *r = ctx;
+    tcpsim_sync(&r->p);
     struct tcp_conn *c;
     if (!r->b.c && tcp_accept(r->listener, &c) == 0)
         tcpsim_app_init(&r->b, c, 22, XFER, 11, XFER);
@@ -172,9 +173,11 @@ START_TEST(syn_flood_of_100000_is_bounded_and_a_legitimate_connection_survives)
     ck_assert(sim_run_until(r->p.sim, half_open_expired, r, sim_now(r->p.sim) + TAPIR_SEC(600)));
 
     /* A legitimate client gets in and talks. */
+    tcpsim_sync(&r->p);
     r->late_a = tcp_conn_new(r->p.a.s, &err);
     ck_assert_int_eq(tcp_connect(r->late_a, TCPSIM_IP_B, FLOOD_PORT), -EINPROGRESS);
     ck_assert(sim_run_until(r->p.sim, late_accepted, r, sim_now(r->p.sim) + TAPIR_SEC(5)));
+    tcpsim_sync(&r->p);
     ck_assert_int_eq(tcp_send(r->late_a, "hello", 5), 5);
     sim_run_for(r->p.sim, TAPIR_MSEC(50));
     char buf[8];
@@ -182,6 +185,7 @@ START_TEST(syn_flood_of_100000_is_bounded_and_a_legitimate_connection_survives)
     ck_assert(memcmp(buf, "hello", 5) == 0);
 
     /* Everything closes and nothing leaks. */
+    tcpsim_sync(&r->p);
     tcp_close(r->listener);
     tcp_close(r->a.c);
     tcp_close(r->b.c);

@@ -116,6 +116,12 @@ void tcpsim_pair_free(struct tcpsim_pair *p)
     memset(p, 0, sizeof *p);
 }
 
+void tcpsim_sync(struct tcpsim_pair *p)
+{
+    tapir_stack_poll(p->a.s, sim_now(p->sim));
+    tapir_stack_poll(p->b.s, sim_now(p->sim));
+}
+
 uint32_t tcpsim_bufs_in_use(const struct tcpsim_node *n) { return n->s->pool.in_use; }
 uint32_t tcpsim_conns(const struct tcpsim_node *n) { return tcp_conn_count(n->s); }
 

@@ -60,6 +60,11 @@ void tcpsim_pair_start(struct tcpsim_pair *p, const struct tapir_vlink_params *p
                        void (*tweak)(struct tapir_config *cfg), const char *pcap_path);
 /* Destroys stacks, links and the trace (no checks). */
 void tcpsim_pair_free(struct tcpsim_pair *p);
+/* API calls (connect, send, recv ...) stamp what they do with the time of
+ * the stack's last input or poll, which lags behind the sim's clock for a
+ * stack that had nothing to do lately. Call this before API calls made
+ * between sim steps: it polls both stacks at the sim's current time. */
+void tcpsim_sync(struct tcpsim_pair *p);
 /* Start watching c's state changes (up to TCPSIM_WATCH_MAX per node). */
 struct tcpsim_watched *tcpsim_watch(struct tcpsim_node *n, const void *c);
 /* Packet buffers held and connections alive in a stack. */
