@@ -180,6 +180,37 @@ START_TEST(persist_probes_a_zero_window_with_backoff)
 }
 END_TEST
 
+START_TEST(window_closing_with_data_in_flight_never_times_out)
+{
+    conn = tcp_script_passive_open(sc, PEER_ISS, NULL);
+    ck_assert_int_eq(tcp_send(conn, "0123456789", 10), 10);
+    tcp_script_flush(sc);
+    /* The peer takes 4 bytes and closes its window. */
+    sc->peer_wnd = 0;
+    tcp_script_send(sc, TCP_ACK, sc->peer_nxt, sc->our_nxt + 4, 0, NULL, 0);
+    sc->our_nxt += 4;
+    /* For an hour it answers every probe with a zero window. */
+    struct tcp_script_out o;
+    tapir_time_t end = sc->now + TAPIR_SEC(3600);
+    int probes = 0;
+    while (sc->now < end) {
+        tcp_script_advance_to_next(sc, TAPIR_SEC(3600));
+        while (tcp_script_next(sc, &o)) {
+            ck_assert_uint_le(o.seg.len, 1);
+            probes++;
+            tcp_script_send(sc, TCP_ACK, sc->peer_nxt, sc->our_nxt, 0, NULL, 0);
+        }
+    }
+    ck_assert_int_ge(probes, 10);
+    ck_assert_int_eq(tcp_state(conn), TAPIR_TCP_ESTABLISHED);
+    sc->peer_wnd = 65535;
+    tcp_script_send(sc, TCP_ACK, sc->peer_nxt, sc->our_nxt, 0, NULL, 0);
+    tcp_script_expect(sc, TCP_ACK, sc->our_nxt, sc->peer_nxt, &o);
+    ck_assert_uint_eq(o.seg.len, 6);
+    ck_assert_mem_eq(o.seg.data, "456789", 6);
+}
+END_TEST
+
 START_TEST(keepalive_probes_then_abort)
 {
     conn = tcp_script_passive_open(sc, PEER_ISS, NULL);
@@ -265,6 +296,33 @@ START_TEST(icmp_unreachable_aborts_syn_sent)
 }
 END_TEST
 
+START_TEST(icmp_host_unreachable_is_soft_and_reported_at_timeout)
+{
+    int err;
+    conn = tcp_conn_new(sc->s, &err);
+    ck_assert_int_eq(tcp_connect(conn, TCP_SCRIPT_PEER_IP, 40000), -EINPROGRESS);
+    struct tcp_script_out o;
+    ck_assert(tcp_script_next(sc, &o));
+    inject_icmp_unreach(1, &o);                         /* MUST-56: no abort */
+    ck_assert_int_eq(tcp_state(conn), TAPIR_TCP_SYN_SENT);
+    tcp_script_advance(sc, TAPIR_SEC(600));
+    ck_assert_int_eq(tcp_state(conn), TAPIR_TCP_CLOSED);
+    ck_assert_int_eq(tcp_take_error(conn), -EHOSTUNREACH);
+    tcp_script_flush(sc);
+}
+END_TEST
+
+START_TEST(connect_to_broadcast_or_multicast_is_refused)
+{
+    int err;
+    conn = tcp_conn_new(sc->s, &err);
+    ck_assert_int_eq(tcp_connect(conn, 0x0a0000ffu, 80), -ENETUNREACH);
+    ck_assert_int_eq(tcp_connect(conn, 0xe0000001u, 80), -ENETUNREACH);
+    ck_assert_int_eq(tcp_connect(conn, 0xffffffffu, 80), -ENETUNREACH);
+    tcp_script_expect_none(sc);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tcp_timers");
@@ -276,10 +334,13 @@ int main(void)
     tcase_add_test(t, fin_is_retransmitted);
     tcase_add_test(t, delayed_ack_fires_at_200ms);
     tcase_add_test(t, persist_probes_a_zero_window_with_backoff);
+    tcase_add_test(t, window_closing_with_data_in_flight_never_times_out);
     tcase_add_test(t, keepalive_probes_then_abort);
     tcase_add_test(t, keepalive_is_off_by_default);
     tcase_add_test(t, time_wait_lasts_exactly_2msl);
     tcase_add_test(t, icmp_unreachable_aborts_syn_sent);
+    tcase_add_test(t, icmp_host_unreachable_is_soft_and_reported_at_timeout);
+    tcase_add_test(t, connect_to_broadcast_or_multicast_is_refused);
     suite_add_tcase(s, t);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
