@@ -236,6 +236,12 @@ int tapir_pcap_wrap(struct tapir_dev *inner, const char *path, struct tapir_dev 
 int  tapir_stack_start(const struct tapir_config *cfg, struct tapir_dev *dev, tapir_stack **out);
 /* Stop the thread, then destroy the stack and its device. */
 void tapir_stack_stop(tapir_stack *s);
+/* The stack the socket layer uses when none is named: the first one started
+ * and still running, unless set here (NULL: back to that rule). */
+void tapir_set_default_stack(tapir_stack *s);
+/* Copy the counters of s, taking its runtime lock when a thread drives it
+ * (tapir_stack_get_stats does not lock). */
+void tapir_stack_snapshot_stats(tapir_stack *s, struct tapir_stats *out);
 
 #ifdef __cplusplus
 }

@@ -27,5 +27,11 @@ void icmp_input(struct tapir_stack *s, const struct ipv4_repr *ip, const uint8_t
 /* Send destination unreachable (code) about the datagram orig (its IPv4
  * header and at least 8 bytes after it), subject to the rate limit. */
 void icmp_send_unreachable(struct tapir_stack *s, uint8_t code, const uint8_t *orig, size_t orig_len);
+/* Send any ICMP error (type, code) quoting orig (header + 8 bytes), subject
+ * to RFC 1122 3.2.2 (never about an ICMP error, a broadcast/multicast, a
+ * non-first fragment) and the token bucket (cfg.icmp_error_burst,
+ * cfg.icmp_errors_per_sec; ICMP_RATE_LIMITED). 0, -EINVAL when not allowed,
+ * -ENOBUFS when rate limited or out of buffers, or ipv4_output's error. */
+int icmp_send_error(struct tapir_stack *s, uint8_t type, uint8_t code, const uint8_t *orig, size_t orig_len);
 
 #endif

@@ -1,6 +1,8 @@
 /* IPv4 (RFC 791, RFC 1122): validation, reassembly, routing on one
  * interface, output. Outgoing packets are never fragmented: every protocol
- * above keeps its packets within the MTU (TCP through its MSS). */
+ * above keeps its packets within the MTU (TCP through its MSS). The one
+ * exception is the ICMP echo reply to a large (reassembled) echo request,
+ * which goes out through ipv4_output_fragmented(). */
 #ifndef TAPIR_CORE_IPV4_H
 #define TAPIR_CORE_IPV4_H
 
@@ -46,6 +48,20 @@ int ipv4_output(struct tapir_stack *s, uint32_t dst, uint8_t proto, struct buf *
 uint32_t ipv4_route(const struct tapir_stack *s, uint32_t dst);
 /* Largest transport segment (header included) that fits the MTU unfragmented. */
 uint32_t ipv4_max_payload(const struct tapir_stack *s);
+/* Send l4hdr ++ data (a transport header and payload, not contiguous) to dst,
+ * split into fragments when it exceeds the MTU (RFC 791 3.2). Used only for
+ * ICMP echo replies; everything else respects the MTU. Copies; the caller
+ * keeps its memory. 0, -EHOSTUNREACH, -EMSGSIZE (> 65535) or -ENOBUFS. */
+int ipv4_output_fragmented(struct tapir_stack *s, uint32_t dst, uint8_t proto,
+                           const uint8_t *l4hdr, size_t hlen, const uint8_t *data, size_t dlen);
+/* Hand a whole (possibly reassembled) datagram to its protocol: hdr is its
+ * IPv4 header (ip->ihl bytes), payload its ip->total_len - ihl data bytes. */
+void ipv4_deliver(struct tapir_stack *s, const struct ipv4_repr *ip, const uint8_t *hdr,
+                  const uint8_t *payload, size_t plen);
+/* Our subnet's directed broadcast address (host order). */
+uint32_t ipv4_subnet_broadcast(const struct tapir_stack *s);
+/* True for 255.255.255.255 and our subnet's directed broadcast. */
+bool ipv4_is_broadcast(const struct tapir_stack *s, uint32_t addr);
 void ipv4_poll(struct tapir_stack *s, tapir_time_t now);
 tapir_time_t ipv4_next_deadline(const struct tapir_stack *s);
 

@@ -36,4 +36,9 @@ struct runtime_hooks {
 };
 void runtime_set_hooks(const struct runtime_hooks *hooks);
 
+/* The default stack for the socket layer: the one given to
+ * tapir_set_default_stack(), else the first started still running; NULL if
+ * none runs. */
+tapir_stack *runtime_default_stack(void);
+
 #endif

@@ -1,0 +1,168 @@
+/* Linux TUN/TAP devices (Documentation/networking/tuntap.rst).
+ *
+ * A TAP device carries Ethernet frames, a TUN device bare IP packets. We open
+ * /dev/net/tun and bind the descriptor to the interface NAME with TUNSETIFF:
+ * the kernel attaches to a persistent device of that name (made with
+ * `ip tuntap add NAME mode tap user U`) or creates a transient one, which
+ * needs CAP_NET_ADMIN. IFF_NO_PI: no 4-byte packet-information prefix, so one
+ * read() is one frame and one write() sends one frame.
+ *
+ * The interface's own MAC belongs to the kernel side of the link; the stack
+ * is another host on it and gets its own MAC (has_mac stays false).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "tapir/tapir.h"
+
+static int tap_send(struct tapir_dev *d, const uint8_t *frame, size_t len)
+{
+    ssize_t n = write(d->fd, frame, len);
+    if (n < 0)
+        return errno == EWOULDBLOCK ? -EAGAIN : -errno;   /* full queue: the frame is dropped */
+    if ((size_t)n != len)
+        return -EIO;
+    return 0;
+}
+
+static long tap_recv(struct tapir_dev *d, uint8_t *buf, size_t cap)
+{
+    for (;;) {
+        ssize_t n = read(d->fd, buf, cap);
+        if (n >= 0)
+            return (long)n;
+        if (errno == EINTR)
+            continue;
+        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    }
+}
+
+static void tap_destroy(struct tapir_dev *d)
+{
+    if (d->fd >= 0)
+        close(d->fd);
+    free(d);
+}
+
+static const struct tapir_dev_ops tap_ops = {
+    .send = tap_send,
+    .recv = tap_recv,
+    .destroy = tap_destroy,
+};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* The interface MTU, asked of the kernel through any AF_INET socket. */
+static int read_mtu(const char *ifname, uint32_t *mtu)
+{
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return -errno;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    memcpy(ifr.ifr_name, ifname, strnlen(ifname, IFNAMSIZ - 1));
+    int rc = ioctl(s, SIOCGIFMTU, &ifr) < 0 ? -errno : 0;
+    close(s);
+    if (rc == 0 && ifr.ifr_mtu > 0)
+        *mtu = (uint32_t)ifr.ifr_mtu;
+    return rc;
+}
+
+static int tuntap_open(const char *name, short kind, struct tapir_dev **out, char *err, size_t errlen)
+{
+    const char *what = kind == IFF_TAP ? "TAP" : "TUN";
+    if (out)
+        *out = NULL;
+    if (!name || !out || name[0] == '\0') {
+        set_err(err, errlen, "%s: a device name is required", what);
+        return -EINVAL;
+    }
+    /* The kernel would silently truncate; refuse before touching it. */
+    if (strlen(name) >= IFNAMSIZ) {
+        set_err(err, errlen, "%s device name '%s' is too long (at most %d characters)",
+                what, name, IFNAMSIZ - 1);
+        return -ENAMETOOLONG;
+    }
+
+    int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        if (e == ENOENT || e == ENODEV || e == ENXIO)
+            set_err(err, errlen, "%s %s: /dev/net/tun is missing: load the tun module "
+                    "(modprobe tun) or, in a container, pass the device in", what, name);
+        else if (e == EPERM || e == EACCES)
+            set_err(err, errlen, "%s %s: cannot open /dev/net/tun (%s): needs CAP_NET_ADMIN "
+                    "or a persistent TAP owned by your user: ip tuntap add %s mode %s user $USER",
+                    what, name, strerror(e), name, kind == IFF_TAP ? "tap" : "tun");
+        else
+            set_err(err, errlen, "%s %s: cannot open /dev/net/tun: %s", what, name, strerror(e));
+        return -e;
+    }
+
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_flags = (short)(kind | IFF_NO_PI);
+    memcpy(ifr.ifr_name, name, strlen(name));
+    if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+        int e = errno;
+        close(fd);
+        if (e == EPERM || e == EACCES)
+            set_err(err, errlen, "%s %s: permission denied: needs CAP_NET_ADMIN or a persistent "
+                    "%s owned by your user: ip tuntap add %s mode %s user $USER",
+                    what, name, what, name, kind == IFF_TAP ? "tap" : "tun");
+        else if (e == EBUSY)
+            set_err(err, errlen, "%s %s: device busy: another program is attached to it, or "
+                    "it exists as a %s", what, name, kind == IFF_TAP ? "TUN" : "TAP");
+        else if (e == EINVAL)
+            set_err(err, errlen, "%s %s: the kernel refused the device (%s): does an interface "
+                    "of that name but another kind exist?", what, name, strerror(e));
+        else
+            set_err(err, errlen, "%s %s: TUNSETIFF failed: %s", what, name, strerror(e));
+        return -e;
+    }
+
+    struct tapir_dev *t = calloc(1, sizeof *t);
+    if (!t) {
+        close(fd);
+        set_err(err, errlen, "%s %s: out of memory", what, name);
+        return -ENOMEM;
+    }
+    t->ops = &tap_ops;
+    t->link = kind == IFF_TAP ? TAPIR_LINK_ETHERNET : TAPIR_LINK_IP;
+    t->fd = fd;
+    t->mtu = 1500;
+    t->has_mac = false;
+    /* The kernel may have picked the final name (a "%d" pattern). */
+    snprintf(t->name, sizeof t->name, "%.*s", IFNAMSIZ - 1, ifr.ifr_name);
+    /* Not fatal: a device whose MTU cannot be read keeps the Ethernet default. */
+    (void)read_mtu(t->name, &t->mtu);
+    *out = t;
+    return 0;
+}
+
+int tapir_tap_open(const char *name, struct tapir_dev **out, char *err, size_t errlen)
+{
+    return tuntap_open(name, IFF_TAP, out, err, errlen);
+}
+
+int tapir_tun_open(const char *name, struct tapir_dev **out, char *err, size_t errlen)
+{
+    return tuntap_open(name, IFF_TUN, out, err, errlen);
+}

@@ -1,0 +1,111 @@
+/* The stack thread: drives one stack's sans-IO core from a device.
+ *
+ * One thread per stack. It sleeps in epoll_wait on two descriptors, the
+ * device's (readable when a frame waits) and an eventfd (runtime_kick), with
+ * a timeout until the core's next deadline. Awake, it takes the stack's mutex,
+ * reads frames until the device has none (in bounded batches, so timers still
+ * run under a flood), runs the core's timers if one is due, reads the next
+ * deadline, and lets go of the mutex before sleeping again.
+ *
+ * Timer precision: epoll_wait's timeout is in milliseconds, rounded UP, so a
+ * timer fires at most ~1 ms late and never early (the core's timers are
+ * >= 1 ms: delayed ACK 200 ms, RTO >= 200 ms). No timerfd is needed.
+ *
+ * The lifecycle (tapir_stack_start/stop) and the process-wide registry of
+ * running stacks live in runtime.c.
+ */
+#include "sock/loop.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "core/stack.h"
+
+/* Frames read per batch before timers get a turn. */
+#define LOOP_RX_BATCH 256
+
+static void wait_until(struct runtime *rt, tapir_time_t deadline)
+{
+    int timeout_ms = -1;
+    if (deadline != TAPIR_TIME_NEVER) {
+        tapir_time_t now = runtime_now();
+        if (deadline <= now) {
+            timeout_ms = 0;
+        } else {
+            tapir_time_t ms = (deadline - now + 999) / 1000;
+            timeout_ms = ms > INT32_MAX ? INT32_MAX : (int)ms;
+        }
+    }
+    /* A device without a descriptor (an in-memory link) is polled each ms. */
+    if (rt->dev->fd < 0 && (timeout_ms < 0 || timeout_ms > 1))
+        timeout_ms = 1;
+
+    struct epoll_event events[2];
+    int n = epoll_wait(rt->epfd, events, 2, timeout_ms);
+    for (int i = 0; i < n; i++) {
+        if (events[i].data.u32 == LOOP_EV_KICK) {
+            uint64_t count;
+            /* Reset the eventfd; a failed read only means another wake-up. */
+            if (read(rt->evfd, &count, sizeof count) < 0 && errno != EAGAIN)
+                continue;
+        }
+    }
+}
+
+/* The device failed for good (not "no frame now"): stop watching it so the
+ * loop does not spin on it; timers and API calls keep working. */
+static void device_failed(struct runtime *rt, long err)
+{
+    if (rt->dev_failed)
+        return;
+    rt->dev_failed = true;
+    if (rt->dev->fd >= 0)
+        epoll_ctl(rt->epfd, EPOLL_CTL_DEL, rt->dev->fd, NULL);
+    fprintf(stderr, "tapir: device %s failed: %s; no more frames will be received\n",
+            rt->dev->name, strerror((int)-err));
+}
+
+/* Feed waiting frames to the core; with the lock held. */
+static void read_frames(struct runtime *rt)
+{
+    if (rt->dev_failed)
+        return;
+    for (int i = 0; i < LOOP_RX_BATCH; i++) {
+        long n = tapir_dev_recv(rt->dev, rt->rxbuf, rt->rxcap);
+        if (n == -EAGAIN || n == -EINTR)
+            return;
+        if (n < 0) {
+            device_failed(rt, n);
+            return;
+        }
+        tapir_stack_input(rt->stack, rt->rxbuf, (size_t)n, runtime_now());
+    }
+}
+
+void *loop_thread_main(void *arg)
+{
+    struct runtime *rt = arg;
+    pthread_mutex_lock(&rt->lock);
+    runtime_call_attach(rt->stack);
+    tapir_stack_link_up(rt->stack, runtime_now());
+    for (;;) {
+        if (atomic_load(&rt->stopping))
+            break;
+        read_frames(rt);
+        tapir_time_t now = runtime_now();
+        if (tapir_stack_next_deadline(rt->stack) <= now)
+            tapir_stack_poll(rt->stack, now);
+        tapir_time_t deadline = tapir_stack_next_deadline(rt->stack);
+        pthread_mutex_unlock(&rt->lock);
+        wait_until(rt, deadline);
+        pthread_mutex_lock(&rt->lock);
+    }
+    /* Wake every waiter of the socket layer before the core goes away. */
+    runtime_call_detach(rt->stack);
+    pthread_mutex_unlock(&rt->lock);
+    return NULL;
+}
