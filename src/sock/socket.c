@@ -412,8 +412,8 @@ int tapir_socket(int domain, int type, int protocol)
     return tapir_socket_on(runtime_default_stack(), domain, type, protocol);
 }
 
-/* ---- close() ---------------------------------------------------------
 /* ---- close() ------------------------------------------------------------ */
+
 /* SO_LINGER with a timeout: send FIN and wait (at most l_linger seconds)
  * until it is acknowledged. Runtime lock held. */
 static void close_linger(struct tsock *so)
