@@ -122,6 +122,9 @@ int tapir_poll(struct pollfd *fds, nfds_t nfds, int timeout);
 int tapir_socket_set_limit(unsigned limit);
 /* True if fd is a tapir descriptor that is open. */
 int tapir_is_socket(int fd);
+/* tapir_stack_set_state_hook for a stack whose thread runs (takes the
+ * stack's lock around the change). */
+void tapir_stack_hook_states(tapir_stack *s, tapir_state_hook fn, void *ctx);
 /* The stack a descriptor lives on, NULL (EBADF) if unknown. */
 tapir_stack *tapir_socket_stack(int fd);
 

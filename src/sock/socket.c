@@ -152,6 +152,13 @@ static void register_hooks(void)
     runtime_set_hooks(&hooks);
 }
 
+void tapir_stack_hook_states(tapir_stack *s, tapir_state_hook fn, void *ctx)
+{
+    runtime_lock(s);
+    tapir_stack_set_state_hook(s, fn, ctx);
+    runtime_unlock(s);
+}
+
 /* ---- the table ----------------------------------------------------------- */
 
 int tapir_socket_set_limit(unsigned limit)
