@@ -22,6 +22,7 @@
 
 struct ipv4_state {
     uint16_t next_id;       /* Identification of the next datagram we send */
+    struct ipv4_reasm *reasm;
 };
 
 int ipv4_parse(const uint8_t *pkt, size_t len, struct ipv4_repr *out, enum tapir_drop_reason *why)
@@ -74,19 +75,20 @@ int ipv4_init(struct tapir_stack *s)
      * two stacks) do not emit the same sequence (RFC 6864 4.1 discusses why
      * IDs need only be unique per src/dst/proto within the MSL). */
     s->ip4->next_id = (uint16_t)stack_random(s);
-    int err = ipv4_reasm_init(s);
-    if (err < 0) {
+    s->ip4->reasm = ipv4_reasm_create();
+    if (!s->ip4->reasm) {
         free(s->ip4);
         s->ip4 = NULL;
+        return -ENOMEM;
     }
-    return err;
+    return 0;
 }
 
 void ipv4_destroy(struct tapir_stack *s)
 {
     if (!s->ip4)
         return;
-    ipv4_reasm_destroy(s);
+    ipv4_reasm_destroy(s->ip4->reasm);
     free(s->ip4);
     s->ip4 = NULL;
 }
@@ -173,7 +175,7 @@ void ipv4_input(struct tapir_stack *s, const uint8_t *pkt, size_t len)
     len = ip.total_len;
     if (ip.mf || ip.frag_offset != 0) {
         s->stats.ip_frags_rx++;
-        ipv4_reasm_input(s, &ip, pkt, len);
+        ipv4_reasm_input(s, s->ip4->reasm, &ip, pkt, len);
         return;
     }
     ipv4_deliver(s, &ip, pkt, pkt + ip.ihl, len - ip.ihl);
@@ -319,10 +321,15 @@ int ipv4_output_fragmented(struct tapir_stack *s, uint32_t dst, uint8_t proto,
 
 void ipv4_poll(struct tapir_stack *s, tapir_time_t now)
 {
-    ipv4_reasm_poll(s, now);
+    ipv4_reasm_poll(s, s->ip4->reasm, now);
 }
 
 tapir_time_t ipv4_next_deadline(const struct tapir_stack *s)
 {
-    return ipv4_reasm_next_deadline(s);
+    return ipv4_reasm_next_deadline(s->ip4->reasm);
+}
+
+const struct ipv4_reasm *ipv4_reasm_of(const struct tapir_stack *s)
+{
+    return s->ip4->reasm;
 }

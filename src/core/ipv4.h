@@ -62,6 +62,9 @@ void ipv4_deliver(struct tapir_stack *s, const struct ipv4_repr *ip, const uint8
 uint32_t ipv4_subnet_broadcast(const struct tapir_stack *s);
 /* True for 255.255.255.255 and our subnet's directed broadcast. */
 bool ipv4_is_broadcast(const struct tapir_stack *s, uint32_t addr);
+/* The reassembly state (ipv4_reasm.h), for tests and tools. */
+struct ipv4_reasm;
+const struct ipv4_reasm *ipv4_reasm_of(const struct tapir_stack *s);
 void ipv4_poll(struct tapir_stack *s, tapir_time_t now);
 tapir_time_t ipv4_next_deadline(const struct tapir_stack *s);
 
