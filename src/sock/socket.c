@@ -79,13 +79,72 @@ int sock_wait(struct tsock *so, uint64_t deadline)
     return rc;
 }
 
+/* Why a listener takes connections from the core as soon as they complete:
+ * the core treats a connection nobody owns yet as closed and answers its
+ * data with a RST, so data that follows the handshake before the
+ * application calls accept() would kill the connection. Taken at once, the
+ * connection is owned and buffers that data, as a Linux child socket does.
+ * At most `backlog` wait here; beyond that they stay in the core's queue. */
+void sock_take_accepted(struct tsock *so)
+{
+    struct tcp_conn *n;
+    while (so->acc_len < so->backlog && tcp_accept(so->conn, &n) == 0) {
+        struct accepted *a = malloc(sizeof *a);
+        if (!a) {
+            tcp_abort(n);
+            break;
+        }
+        tcp_set_owner(n, NULL);     /* notifications ignored until accepted */
+        a->conn = n;
+        a->next = NULL;
+        if (!so->acc_tail)
+            so->acc_tail = &so->acc_head;
+        *so->acc_tail = a;
+        so->acc_tail = &a->next;
+        so->acc_len++;
+    }
+}
+
+struct tcp_conn *sock_pop_accepted(struct tsock *so)
+{
+    struct accepted *a = so->acc_head;
+    if (!a) {
+        struct tcp_conn *n;
+        return tcp_accept(so->conn, &n) == 0 ? n : NULL;
+    }
+    so->acc_head = a->next;
+    if (!so->acc_head)
+        so->acc_tail = &so->acc_head;
+    so->acc_len--;
+    struct tcp_conn *c = a->conn;
+    free(a);
+    sock_take_accepted(so);         /* room again: take what the core holds */
+    return c;
+}
+
+void sock_drop_accepted(struct tsock *so, bool reset)
+{
+    while (so->acc_head) {
+        struct accepted *a = so->acc_head;
+        so->acc_head = a->next;
+        if (reset)
+            tcp_abort(a->conn);     /* as Linux: close(listener) resets them */
+        free(a);
+    }
+    so->acc_tail = &so->acc_head;
+    so->acc_len = 0;
+}
+
 /* The core's readiness callback (runtime lock held, from inside the core). */
 static void sock_notify(void *owner, struct tcp_conn *c, unsigned events)
 {
     (void)c;
-    (void)events;
-    if (owner)
-        sock_wake(owner);
+    struct tsock *so = owner;
+    if (!so)
+        return;
+    if (so->listening && (events & TCP_EV_ACCEPTABLE) && !so->closed && !so->dead)
+        sock_take_accepted(so);
+    sock_wake(so);
 }
 
 void sock_attach_conn(struct tsock *so, struct tcp_conn *c)
@@ -123,6 +182,7 @@ static void hook_detach(tapir_stack *s)
             tcp_set_owner(so->conn, NULL);   /* the core frees it when destroyed */
             so->conn = NULL;
         }
+        sock_drop_accepted(so, false);
         so->dead = true;
         sock_wake(so);
     }
@@ -322,6 +382,7 @@ int sock_alloc(tapir_stack *stack, struct tsock **out)
     pthread_condattr_destroy(&ca);
     pthread_mutex_init(&so->wait_mx, NULL);
     so->stack = stack;
+    so->acc_tail = &so->acc_head;
     so->refs = 2;              /* the table's and the caller's */
 
     pthread_mutex_lock(&table_mx);
@@ -472,6 +533,7 @@ int tapir_close(int fd)
             if (so->opts.linger.l_onoff && so->opts.linger.l_linger > 0)
                 close_linger(so);
             if (so->conn) {        /* (the stack may have stopped meanwhile) */
+                sock_drop_accepted(so, true);
                 tcp_set_owner(c, NULL);
                 so->conn = NULL;
                 if (abort_)

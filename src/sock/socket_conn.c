@@ -66,8 +66,13 @@ int tapir_listen(int fd, int backlog)
     if (backlog < 0)          /* Linux: a negative backlog means "the maximum" */
         backlog = (int)tapir_stack_config(so->stack)->tcp_backlog_max;
     rc = tcp_listen(so->conn, backlog);
-    if (rc == 0)
+    if (rc == 0) {
         so->listening = true;
+        /* Linux lets backlog + 1 connections wait. */
+        uint32_t max = tapir_stack_config(so->stack)->tcp_backlog_max;
+        so->backlog = (uint32_t)backlog < max ? (uint32_t)backlog + 1 : max;
+        sock_take_accepted(so);
+    }
     sock_leave(so, true);
     return (int)sock_ret(rc);
 }
@@ -131,7 +136,7 @@ int tapir_accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
             rc = -EINVAL;
             break;
         }
-        if (!(tcp_events(so->conn) & TCP_EV_ACCEPTABLE)) {
+        if (!so->acc_head && !(tcp_events(so->conn) & TCP_EV_ACCEPTABLE)) {
             if (so->nonblock) {
                 rc = -EAGAIN;
                 break;
@@ -152,8 +157,8 @@ int tapir_accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
             rc = so->closed ? -EBADF : -ECONNABORTED;
             break;
         }
-        struct tcp_conn *c = NULL;
-        rc = tcp_accept(so->conn, &c);
+        struct tcp_conn *c = sock_pop_accepted(so);
+        rc = c ? 0 : -EAGAIN;
         if (rc == -EAGAIN) {       /* another thread took it meanwhile */
             runtime_unlock(stack);
             sock_unalloc(nso);

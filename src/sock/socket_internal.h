@@ -58,6 +58,13 @@ struct sock_opts {
     uint64_t rcvtimeo_us, sndtimeo_us;       /* 0: wait forever */
 };
 
+/* A connection the listener took from the core at once (see sock_notify):
+ * it waits here for tapir_accept. */
+struct accepted {
+    struct tcp_conn *conn;
+    struct accepted *next;
+};
+
 struct tsock {
     int fd;
     struct sock_stack *ss;         /* immutable */
@@ -73,6 +80,9 @@ struct tsock {
     bool dead;                     /* the stack stopped: ECONNABORTED */
     struct poll_waiter *waiters;
     struct sock_opts opts;
+    /* listener: connections taken from the core, oldest first */
+    struct accepted *acc_head, **acc_tail;
+    unsigned acc_len, backlog;
 
     /* wait_mx (written with the runtime lock held too) */
     pthread_mutex_t wait_mx;
@@ -108,6 +118,15 @@ void sock_attach_conn(struct tsock *so, struct tcp_conn *c);
 uint64_t sock_now_us(void);
 /* now + timeout_us, or SOCK_FOREVER for 0. */
 uint64_t sock_deadline(uint64_t timeout_us);
+
+/* Listener: take completed connections from the core into acc_* (runtime
+ * lock held). */
+void sock_take_accepted(struct tsock *so);
+/* Listener: pop the oldest taken connection, NULL if none. */
+struct tcp_conn *sock_pop_accepted(struct tsock *so);
+/* Listener: reset every taken connection (close) or forget them (the stack
+ * stopped and frees them). */
+void sock_drop_accepted(struct tsock *so, bool reset);
 
 /* ---- socket_opt.c ---- */
 /* Apply the options a connection inherits (runtime lock held). */

@@ -25,7 +25,7 @@ static short sock_revents(struct tsock *so, short events)
     unsigned ev = tcp_events(so->conn);
     short r = 0;
     if (so->listening) {
-        if (ev & TCP_EV_ACCEPTABLE)
+        if (so->acc_head || (ev & TCP_EV_ACCEPTABLE))
             r |= POLLIN | POLLRDNORM;
     } else {
         enum tapir_tcp_state st = tcp_state(so->conn);
