@@ -24,7 +24,9 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "core/stack.h"
 #include "core/tcp_api.h"
+#include "sock/runtime.h"
 #include "tapir/socket.h"
 #include "tapir/tapir.h"
 
@@ -89,6 +91,18 @@ struct tsock {
     pthread_cond_t wait_cv;        /* CLOCK_MONOTONIC */
     unsigned gen;                  /* bumped at every possible readiness change */
 };
+
+/* Take the stack's lock for an API call, and bring the core's clock up to
+ * date: the core stamps what an API call starts (a SYN's RTT sample, a
+ * FIN's retransmission timer, ...) with s->now, which the stack thread
+ * only advances when it feeds frames or runs timers. */
+static inline void sock_lock(tapir_stack *s)
+{
+    runtime_lock(s);
+    tapir_time_t now = runtime_now();
+    if (now > s->now)
+        s->now = now;
+}
 
 /* ---- socket.c: table and lifecycle ---- */
 /* Find fd, take a reference and a user of its stack: 0, -EBADF (unknown) or

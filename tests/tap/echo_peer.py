@@ -12,6 +12,8 @@ test's own network namespace, 10.0.0.0/24 only).
       close       accept and close at once
       die:N       read N bytes of the first connection, then exit abruptly
                   (the kernel answers what follows with RST)
+      close-when:PATH  hold each connection open until PATH exists, then
+                  close it (the test decides when the kernel's FIN goes)
 Prints one result line; exit status 0 on success.
 """
 import hashlib
@@ -19,6 +21,7 @@ import os
 import socket
 import sys
 import threading
+import time
 
 TIMEOUT = 60
 
@@ -125,6 +128,14 @@ def server(ip, port, mode):
             threading.Thread(target=serve_echo, args=(conn,), daemon=True).start()
         elif mode == "close":
             conn.close()
+        elif mode.startswith("close-when:"):
+            path = mode[len("close-when:"):]
+            for _ in range(TIMEOUT * 100):
+                if os.path.exists(path):
+                    break
+                time.sleep(0.01)
+            conn.close()
+            print("closed", flush=True)
         elif mode.startswith("die:"):
             want = int(mode[4:])
             got = 0

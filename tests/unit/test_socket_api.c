@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "sock_env.h"
+#include "tapir/vlink.h"
 
 static struct sock_env env;
 
@@ -433,6 +434,47 @@ START_TEST(data_before_accept_is_kept)
 }
 END_TEST
 
+static enum tapir_tcp_state state_of(int fd)
+{
+    struct tapir_tcp_info info;
+    socklen_t len = sizeof info;
+    ck_assert_int_eq(tapir_getsockopt(fd, IPPROTO_TCP, TAPIR_TCP_INFO, &info, &len), 0);
+    return info.state;
+}
+
+START_TEST(simultaneous_close_through_closing)
+{
+    int c, s;
+    sockenv_pair(&env, 6340, &c, &s, NULL);
+    /* Cut the link, let both ends send their FIN into the void, restore it:
+     * the retransmitted FINs cross (RFC 9293 3.6, Figure 13). */
+    struct tapir_vlink_params p;
+    tapir_vlink_params_init(&p);
+    p.loss = 1.0;
+    tapir_vlink_set_impairments(env.link_a, &p);
+    ck_assert_int_eq(tapir_shutdown(c, SHUT_WR), 0);
+    ck_assert_int_eq(tapir_shutdown(s, SHUT_WR), 0);
+    sleep_ms(50);
+    ck_assert_int_eq(state_of(c), TAPIR_TCP_FIN_WAIT_1);
+    ck_assert_int_eq(state_of(s), TAPIR_TCP_FIN_WAIT_1);
+    p.loss = 0;
+    tapir_vlink_set_impairments(env.link_a, &p);
+    char b;
+    ck_assert_int_eq(tapir_read(c, &b, 1), 0);
+    ck_assert_int_eq(tapir_read(s, &b, 1), 0);
+    enum tapir_tcp_state sc = TAPIR_TCP_CLOSED, ss = TAPIR_TCP_CLOSED;
+    for (int i = 0; i < 100; i++) {
+        sc = state_of(c);
+        ss = state_of(s);
+        if (sc == TAPIR_TCP_TIME_WAIT && ss == TAPIR_TCP_TIME_WAIT)
+            break;
+        sleep_ms(50);
+    }
+    ck_assert_msg(sc == TAPIR_TCP_TIME_WAIT && ss == TAPIR_TCP_TIME_WAIT,
+                  "states %s / %s", tapir_tcp_state_name(sc), tapir_tcp_state_name(ss));
+}
+END_TEST
+
 /* ---- names, options, info ------------------------------------------------- */
 
 START_TEST(names_and_options)
@@ -535,6 +577,7 @@ static Suite *suite(void)
     tcase_add_test(t, graceful_close_delivers_queued_data);
     tcase_add_test(t, listener_close_resets_pending);
     tcase_add_test(t, data_before_accept_is_kept);
+    tcase_add_test(t, simultaneous_close_through_closing);
     tcase_add_test(t, names_and_options);
     tcase_add_test(t, descriptors_unique_across_stacks);
     suite_add_tcase(s, t);
