@@ -1,7 +1,127 @@
 #!/usr/bin/env bash
-# Build and test (interim: the full script comes with the foundation issue).
-set -euo pipefail
+# tools/test.sh — install what is missing, build, and run every test twice:
+# a normal build (build/) and a sanitizer build with ASan+UBSan (build-asan/).
+#
+#   sudo tools/test.sh     everything, including the TAP tests (private netns)
+#   tools/test.sh          without root: no installs; TAP tests skip themselves
+#
+# Exits non-zero if any build or test fails. Options:
+#   --no-install   do not try to install packages
+#   --no-asan      skip the sanitizer build
+set -uo pipefail
 cd "$(dirname "$0")/.."
-cmake -S . -B build >/dev/null
-cmake --build build -j"$(nproc)"
-cd build && ctest --output-on-failure
+
+do_install=1
+do_asan=1
+for arg in "$@"; do
+    case "$arg" in
+        --no-install) do_install=0 ;;
+        --no-asan) do_asan=0 ;;
+        -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "test.sh: unknown option $arg" >&2; exit 2 ;;
+    esac
+done
+
+JOBS=$(nproc 2>/dev/null || echo 2)
+[ "$JOBS" -gt 2 ] && JOBS=2     # the project's machines are small and shared
+is_root=0
+[ "$(id -u)" -eq 0 ] && is_root=1
+notes=()
+
+# ---- what the build and the tests need --------------------------------------
+# command-or-file:debian-package
+requirements=(
+    cmake:cmake
+    make:make
+    cc:gcc
+    pkg-config:pkg-config
+    check.pc:check
+    ip:iproute2
+    tcpdump:tcpdump
+    ping:iputils-ping
+    socat:socat
+    nc:netcat-openbsd
+    python3:python3
+)
+
+have() {
+    case "$1" in
+        *.pc) pkg-config --exists "${1%.pc}" 2>/dev/null ;;
+        *) command -v "$1" >/dev/null 2>&1 ;;
+    esac
+}
+
+missing=()
+for req in "${requirements[@]}"; do
+    have "${req%%:*}" || missing+=("${req##*:}")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ $do_install -eq 1 ] && [ $is_root -eq 1 ] && command -v apt-get >/dev/null; then
+        echo "== installing: ${missing[*]}"
+        apt-get update -qq || echo "apt-get update failed; trying the install anyway"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null ||
+            notes+=("could not install some of: ${missing[*]}")
+    else
+        why="not root"
+        [ $do_install -eq 0 ] && why="--no-install"
+        command -v apt-get >/dev/null || why="no apt-get"
+        notes+=("missing (not installed: $why): ${missing[*]}")
+    fi
+fi
+[ $is_root -eq 1 ] || notes+=("not root: the TAP tests (label tap) skip themselves")
+
+# ---- build and test -----------------------------------------------------------
+results=()
+failed=0
+
+run_suite() {   # NAME BUILD_DIR CMAKE_ARGS...
+    local name=$1 dir=$2
+    shift 2
+    echo
+    echo "== $name: configure and build in $dir"
+    if ! cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Debug "$@" >"$dir/configure.log" 2>&1; then
+        cat "$dir/configure.log"
+        results+=("$name: configure FAILED")
+        failed=1
+        return
+    fi
+    if ! cmake --build "$dir" -j"$JOBS"; then
+        results+=("$name: build FAILED")
+        failed=1
+        return
+    fi
+    echo "== $name: ctest"
+    local log="$dir/ctest.log"
+    (cd "$dir" && ctest --output-on-failure --timeout 300) 2>&1 | tee "$log"
+    local rc=${PIPESTATUS[0]}
+    local summary
+    summary=$(grep -E 'tests passed|tests failed' "$log" | tail -1)
+    local skipped
+    skipped=$(grep -c '\*\*\*Skipped' "$log")
+    if [ "$rc" -ne 0 ]; then
+        failed=1
+        results+=("$name: FAILED - ${summary:-no summary} ($skipped skipped)")
+    else
+        results+=("$name: ok - ${summary:-no summary} ($skipped skipped)")
+    fi
+}
+
+mkdir -p build
+run_suite "normal build" build
+if [ $do_asan -eq 1 ]; then
+    mkdir -p build-asan
+    run_suite "sanitizer build (ASan+UBSan)" build-asan -DTAPIR_SANITIZE=ON
+else
+    notes+=("sanitizer build skipped (--no-asan)")
+fi
+
+echo
+echo "==================== summary ===================="
+for r in "${results[@]}"; do echo "  $r"; done
+for n in "${notes[@]}"; do echo "  note: $n"; done
+if [ $failed -ne 0 ]; then
+    echo "  RESULT: FAILED"
+    exit 1
+fi
+echo "  RESULT: all passed"

@@ -109,7 +109,8 @@ static int tuntap_open(const char *name, short kind, struct tapir_dev **out, cha
                     "(modprobe tun) or, in a container, pass the device in", what, name);
         else if (e == EPERM || e == EACCES)
             set_err(err, errlen, "%s %s: cannot open /dev/net/tun (%s): needs CAP_NET_ADMIN "
-                    "or a persistent TAP owned by your user: ip tuntap add %s mode %s user $USER",
+                    "or a persistent TAP owned by your user: ip tuntap add %s mode %s user $USER "
+                    "(and /dev/net/tun usable by you: its usual mode is 0666)",
                     what, name, strerror(e), name, kind == IFF_TAP ? "tap" : "tun");
         else
             set_err(err, errlen, "%s %s: cannot open /dev/net/tun: %s", what, name, strerror(e));

@@ -4,6 +4,7 @@
  * answers "the default stack". */
 #include <check.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "net_frames.h"
 #include "sock/loop.h"
 #include "sock/runtime.h"
 
@@ -93,6 +95,72 @@ START_TEST(frames_written_to_the_device_reach_the_core)
         usleep(1000);
     } while (seconds_since(&t0) < 5.0);
     ck_assert_uint_eq(st.eth_rx, 10);
+    tapir_stack_stop(s);
+}
+END_TEST
+
+START_TEST(start_announces_the_stack_on_the_device)
+{
+    /* tapir_stack_start calls link_up: a gratuitous ARP goes out through
+     * the output callback to the device, from the stack's MAC. */
+    struct sp_dev *d = sp_new(1500);
+    int peer = d->peer;
+    tapir_stack *s = start_on(d, "10.0.0.2");
+    struct pollfd pfd = {.fd = peer, .events = POLLIN};
+    ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+    uint8_t frame[2048];
+    ssize_t n = recv(peer, frame, sizeof frame, 0);
+    ck_assert_int_ge(n, 42);
+    ck_assert_uint_eq(frame[12], 0x08);     /* ethertype ARP */
+    ck_assert_uint_eq(frame[13], 0x06);
+    uint8_t mac[6];
+    tapir_stack_mac(s, mac);
+    ck_assert_mem_eq(frame + 6, mac, 6);
+    struct tapir_stats st;
+    tapir_stack_snapshot_stats(s, &st);
+    ck_assert_uint_ge(st.eth_tx, 1);
+    tapir_stack_stop(s);
+}
+END_TEST
+
+START_TEST(timers_run_without_input)
+{
+    /* One echo request from an unknown host makes the stack resolve it with
+     * ARP; the retries and the final give-up happen on timers alone, as no
+     * frame arrives after the first. */
+    struct sp_dev *d = sp_new(1500);
+    int peer = d->peer;
+    struct tapir_config cfg;
+    harness_config(&cfg, "10.0.0.2", TAPIR_LINK_ETHERNET);
+    cfg.arp_retries = 3;
+    cfg.arp_retry_interval = TAPIR_MSEC(30);
+    tapir_stack *s = NULL;
+    ck_assert_int_eq(tapir_stack_start(&cfg, &d->dev, &s), 0);
+
+    uint8_t mac[6], icmp[64], ip[128], frame[256];
+    tapir_stack_mac(s, mac);
+    const uint8_t peer_mac[6] = {0x02, 0, 0, 0, 0, 9};
+    struct net_ip_spec sp;
+    net_ipv4_defaults(&sp, net_ip("10.0.0.9"), net_ip("10.0.0.2"), 1);
+    size_t n = net_icmp_echo(icmp, 8, 1, 1, (const uint8_t *)"timers", 6);
+    n = net_ipv4_build(ip, &sp, icmp, n);
+    n = net_ether_wrap(frame, mac, peer_mac, 0x0800, ip, n);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ck_assert_int_eq(send(peer, frame, n, 0), (ssize_t)n);
+
+    struct tapir_stats st;
+    do {
+        tapir_stack_snapshot_stats(s, &st);
+        if (st.drops[TAPIR_DROP_ARP_UNRESOLVED])
+            break;
+        usleep(2000);
+    } while (seconds_since(&t0) < 5.0);
+    double elapsed = seconds_since(&t0);
+    ck_assert_uint_eq(st.drops[TAPIR_DROP_ARP_UNRESOLVED], 1);
+    ck_assert_uint_eq(st.arp_requests_sent, 3);
+    /* Never early: three requests are at least two intervals of 30 ms apart. */
+    ck_assert_msg(elapsed >= 0.055, "gave up after %.3f s", elapsed);
     tapir_stack_stop(s);
 }
 END_TEST
@@ -256,6 +324,8 @@ int main(void)
     Suite *s = suite_create("runtime");
     TCase *tc = tcase_create("thread");
     tcase_add_test(tc, frames_written_to_the_device_reach_the_core);
+    tcase_add_test(tc, start_announces_the_stack_on_the_device);
+    tcase_add_test(tc, timers_run_without_input);
     tcase_add_test(tc, stop_of_an_idle_stack_is_prompt);
     tcase_add_test(tc, device_mtu_and_mac_are_applied);
     tcase_add_test(tc, a_jumbo_mtu_grows_the_buffers);
