@@ -8,6 +8,12 @@
 
 static inline uint32_t min_u32(uint32_t a, uint32_t b) { return a < b ? a : b; }
 
+void tcp_clock(struct tapir_stack *s, tapir_time_t now)
+{
+    if (now > s->now)
+        s->now = now;
+}
+
 struct tcp_conn *tcp_conn_new(struct tapir_stack *s, int *err)
 {
     struct tcp_conn *c = tcp_conn_alloc(s, err);
@@ -98,6 +104,10 @@ static int start_active_open(struct tcp_conn *c, uint32_t ip, uint16_t port, con
     struct tapir_stack *s = c->s;
     if (ip == 0 || port == 0)
         return -EINVAL;
+    /* MUST-46: no OPEN to a broadcast or multicast address. */
+    if (ip == 0xffffffffu || (ip & 0xf0000000u) == 0xe0000000u ||
+        (s->netmask != 0xffffffffu && (ip & ~s->netmask) == ~s->netmask && (ip & s->netmask) == (s->ip & s->netmask)))
+        return -ENETUNREACH;
     if (ipv4_route(s, ip) == 0)
         return -ENETUNREACH;
     if (!c->bound) {
@@ -264,6 +274,7 @@ void tcp_close(struct tcp_conn *c)
 {
     struct tapir_stack *s = c->s;
     c->owned = false;
+    c->orphan = true;
     c->rd_shut = true;
     switch (c->state) {
     case TAPIR_TCP_LISTEN:
@@ -304,6 +315,7 @@ void tcp_close(struct tcp_conn *c)
 void tcp_abort(struct tcp_conn *c)
 {
     c->owned = false;
+    c->orphan = true;
     if (c->state == TAPIR_TCP_LISTEN) {
         tcp_close(c);
         return;

@@ -45,6 +45,7 @@ struct tcp_conn {
     bool hashed;                    /* in the 4-tuple table */
     bool listening_hashed;          /* in the listener table */
     bool owned;                     /* the owner has not closed it yet */
+    bool orphan;                    /* the owner closed it: the core finishes it */
     bool freed;                     /* on the graveyard list */
     bool passive;                   /* created by a listener (RFC note 1) */
     bool reuseaddr, nodelay, keepalive;
@@ -82,6 +83,7 @@ struct tcp_conn {
     struct tcp_ring sndbuf;         /* bytes from snd_una on: in flight, then unsent */
     uint32_t sndbuf_max;
     bool fin_sent;                  /* the FIN has a sequence number (snd_max past it) */
+    bool probe_out;                 /* a zero-window probe byte at snd_nxt is out */
 
     /* Receive sequence space. rcv_adv is the right edge we announced; it never
      * moves left (RFC 9293 3.8.6 "shrinking the window" is discouraged). */

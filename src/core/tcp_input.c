@@ -233,15 +233,13 @@ static void rcv_text_and_fin(struct tcp_conn *c, uint32_t seq, const uint8_t *da
         }
     }
     if (dlen > 0) {
-        if (!c->owned || c->rd_shut) {
-            /* Nobody will ever read this (closed, or shutdown(RD)): as Linux,
-             * answer with a RST rather than acknowledge data into the void. */
-            if (!c->owned) {
-                tcp_send_rst_for(c);
-                s->stats.tcp_aborts++;
-                tcp_conn_closed(c, -ECONNRESET, "data after close, snd RST");
-                return;
-            }
+        if (c->orphan) {
+            /* Nobody will ever read this: as Linux, answer with a RST
+             * rather than acknowledge data into the void. */
+            tcp_send_rst_for(c);
+            s->stats.tcp_aborts++;
+            tcp_conn_closed(c, -ECONNRESET, "data after close, snd RST");
+            return;
         }
         long r = tcp_reass_insert(c, seq, data, dlen);
         if (r < 0) {
@@ -296,6 +294,10 @@ static void retransmit_first(struct tcp_conn *c)
 static bool rcv_ack(struct tcp_conn *c, const struct tcp_seg *g, uint32_t seq)
 {
     struct tapir_stack *s = c->s;
+    if (c->probe_out && g->ack == c->snd_nxt + 1 && seq_gt(g->ack, c->snd_max)) {
+        c->snd_max = g->ack;            /* the peer took our zero-window probe byte */
+        c->probe_out = false;
+    }
     if (seq_gt(g->ack, c->snd_max)) {
         /* Acknowledges something not yet sent: ACK and drop (3.10.7.4). */
         stack_drop(s, TAPIR_DROP_TCP_BAD_ACK);
@@ -548,7 +550,7 @@ static void rcv_synchronized(struct tcp_conn *c, const struct tcp_seg *g0)
         return;
     if (c->state == TAPIR_TCP_FIN_WAIT_1 && our_fin_acked(c)) {
         tcp_set_state(c, TAPIR_TCP_FIN_WAIT_2, "rcv ACK of FIN");
-        if (!c->owned) {
+        if (c->orphan) {
             c->timewait_at = s->now + 2 * s->cfg.msl;   /* orphan FIN_WAIT_2 bound */
             tcp_timer_sync(c);
         }
@@ -596,7 +598,7 @@ void tcp_input(struct tapir_stack *s, const struct ipv4_repr *ip, const uint8_t 
         return;
     }
     if (c->state == TAPIR_TCP_TIME_WAIT && (g.flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN &&
-        seq_gt(g.seq, c->rcv_nxt) && !c->owned) {
+        seq_gt(g.seq, c->rcv_nxt) && c->orphan) {
         struct tcp_conn *l = tcp_table_listener(s, ip->dst, g.dport);
         if (l) {
             reopen_time_wait(c, l, ip->dst, ip->src, &g);
@@ -616,13 +618,16 @@ void tcp_input(struct tapir_stack *s, const struct ipv4_repr *ip, const uint8_t 
 }
 
 /* ICMP errors about our segments (RFC 1122 4.2.3.9, RFC 5927): only for a
- * connection whose unacknowledged sequence range contains the quoted one. A
- * SYN_SENT connection is aborted on unreachable; an established one keeps
- * the error as the reason to give if it later times out. */
+ * connection whose unacknowledged sequence range contains the quoted one.
+ * Protocol and port unreachable (codes 2, 3) are hard errors and abort the
+ * connection (SHLD-26); every other code is soft (MUST-56: never abort on
+ * codes 0, 1, 5) and is kept as the error to report if the connection
+ * later times out. Fragmentation needed (4) would feed PMTUD, which is not
+ * implemented. */
 void tcp_icmp_error(struct tapir_stack *s, uint8_t type, uint8_t code,
                     const struct ipv4_repr *inner, const uint8_t *l4, size_t l4_len)
 {
-    if (l4_len < 8 || type != 3 /* destination unreachable */)
+    if (l4_len < 8 || type != 3 /* destination unreachable */ || code == 4)
         return;
     uint16_t sport = (uint16_t)(l4[0] << 8 | l4[1]);
     uint16_t dport = (uint16_t)(l4[2] << 8 | l4[3]);
@@ -630,12 +635,11 @@ void tcp_icmp_error(struct tapir_stack *s, uint8_t type, uint8_t code,
     struct tcp_conn *c = tcp_table_lookup(s, inner->src, sport, inner->dst, dport);
     if (!c || !seq_in(seq, c->snd_una, c->snd_max + 1))
         return;
-    if (code == 4 /* fragmentation needed: PMTUD not implemented */)
-        return;
-    int err = code == 0 ? -ENETUNREACH : code == 3 ? -ECONNREFUSED : -EHOSTUNREACH;
-    if (c->state == TAPIR_TCP_SYN_SENT) {
+    bool hard = code == 2 || code == 3;
+    int err = code == 3 ? -ECONNREFUSED : code == 2 ? -ENOPROTOOPT : code == 0 ? -ENETUNREACH : -EHOSTUNREACH;
+    if (hard && c->state != TAPIR_TCP_TIME_WAIT) {
         s->stats.tcp_aborts++;
-        tcp_conn_closed(c, err, "ICMP unreachable");
+        tcp_conn_closed(c, err, "ICMP unreachable (hard error)");
         tcp_reap(s);
         return;
     }

@@ -123,7 +123,11 @@ int tcp_send_segment(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t l
 
 void tcp_send_ack(struct tcp_conn *c)
 {
-    tcp_send_segment(c, c->snd_nxt, TCP_ACK, 0, false);
+    /* SEQ = SND.MAX, not SND.NXT: after a timeout snd_nxt went back to
+     * snd_una, and a bare ACK carrying that old number would fail the
+     * peer's sequence check (RFC 9293 3.10.7.4), which then ignores the
+     * ACK field; two such peers can stall each other. */
+    tcp_send_segment(c, c->snd_max, TCP_ACK, 0, false);
 }
 
 void tcp_send_challenge_ack(struct tcp_conn *c)
@@ -138,7 +142,7 @@ void tcp_send_challenge_ack(struct tcp_conn *c)
 void tcp_send_rst_for(struct tcp_conn *c)
 {
     /* RFC 9293 3.10.4 ABORT: <SEQ=SND.NXT><CTL=RST>. */
-    struct tcp_seg g = {.sport = c->lport, .dport = c->rport, .seq = c->snd_nxt, .flags = TCP_RST};
+    struct tcp_seg g = {.sport = c->lport, .dport = c->rport, .seq = c->snd_max, .flags = TCP_RST};
     c->s->stats.tcp_rst_tx++;
     emit(c->s, c->rip, &g, NULL, 0);
 }
@@ -224,6 +228,7 @@ static bool send_data(struct tcp_conn *c)
         if (!retrans)
             c->bytes_sent += len;
         tcp_send_segment(c, c->snd_nxt, flags, len, false);
+        c->probe_out = false;
         c->snd_nxt += len + (fin ? 1u : 0u);
         c->snd_max = seq_max(c->snd_max, c->snd_nxt);
         if (fin)
