@@ -24,7 +24,6 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "core/stack.h"
 #include "core/tcp_api.h"
 #include "sock/runtime.h"
 #include "tapir/socket.h"
@@ -93,15 +92,13 @@ struct tsock {
 };
 
 /* Take the stack's lock for an API call, and bring the core's clock up to
- * date: the core stamps what an API call starts (a SYN's RTT sample, a
- * FIN's retransmission timer, ...) with s->now, which the stack thread
- * only advances when it feeds frames or runs timers. */
+ * date (tcp_clock): the core stamps what an API call starts (a SYN's RTT
+ * sample, a FIN's retransmission timer, ...) with its clock, which the
+ * stack thread only advances when it feeds frames or runs timers. */
 static inline void sock_lock(tapir_stack *s)
 {
     runtime_lock(s);
-    tapir_time_t now = runtime_now();
-    if (now > s->now)
-        s->now = now;
+    tcp_clock(s, runtime_now());
 }
 
 /* ---- socket.c: table and lifecycle ---- */
