@@ -369,7 +369,7 @@ void sock_leave(struct tsock *so, bool kick)
     sock_release(so);
 }
 
-int sock_alloc(tapir_stack *stack, struct tsock **out)
+int sock_alloc(tapir_stack *stack, struct sock_stack *same, struct tsock **out)
 {
     pthread_once(&hooks_once, register_hooks);
     struct tsock *so = calloc(1, sizeof *so);
@@ -386,7 +386,16 @@ int sock_alloc(tapir_stack *stack, struct tsock **out)
     so->refs = 2;              /* the table's and the caller's */
 
     pthread_mutex_lock(&table_mx);
-    struct sock_stack *ss = stacks;
+    struct sock_stack *ss = same;
+    if (ss && ss->dead) {
+        pthread_mutex_unlock(&table_mx);
+        pthread_mutex_destroy(&so->wait_mx);
+        pthread_cond_destroy(&so->wait_cv);
+        free(so);
+        return -ECONNABORTED;
+    }
+    if (!ss)
+        ss = stacks;
     while (ss && (ss->stack != stack || ss->dead))
         ss = ss->next;
     if (!ss) {
@@ -448,11 +457,11 @@ int tapir_socket_on(tapir_stack *stack, int domain, int type, int protocol)
         return (int)sock_ret(-ENETDOWN);
 
     struct tsock *so;
-    int rc = sock_alloc(stack, &so);
+    int rc = sock_alloc(stack, NULL, &so);
     if (rc < 0)
         return (int)sock_ret(rc);
     sock_lock(stack);
-    if (so->ss->dead) {
+    if (so->ss->dead || runtime_stopping(stack)) {
         rc = -ENETDOWN;
     } else {
         tcp_set_notify(stack, sock_notify);

@@ -149,7 +149,7 @@ int tapir_accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
         /* A descriptor first (EMFILE leaves the connection queued, as Linux),
          * taken without the runtime lock (lock order). */
         runtime_unlock(stack);
-        rc = sock_alloc(stack, &nso);
+        rc = sock_alloc(stack, so->ss, &nso);
         sock_lock(stack);
         if (rc < 0)
             break;

@@ -120,8 +120,9 @@ int sock_wait(struct tsock *so, uint64_t deadline);
 /* Wake every waiter of so (runtime lock held). */
 void sock_wake(struct tsock *so);
 /* A new socket in the table with a reference for the caller (who then owns
- * one user of ss too): -EMFILE, -ENOMEM, -ECONNABORTED. */
-int sock_alloc(tapir_stack *stack, struct tsock **out);
+ * one user of its stack record too): -EMFILE, -ENOMEM, -ECONNABORTED (same,
+ * the record to use when the caller already has one, is dead). */
+int sock_alloc(tapir_stack *stack, struct sock_stack *same, struct tsock **out);
 /* Undo sock_alloc before the descriptor was handed out (no runtime lock). */
 void sock_unalloc(struct tsock *so);
 /* Make sure the core tells us about readiness changes (runtime lock held). */
