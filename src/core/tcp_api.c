@@ -124,6 +124,9 @@ static int start_active_open(struct tcp_conn *c, uint32_t ip, uint16_t port, con
     c->iss = tcp_isn(s, c->lip, c->lport, c->rip, c->rport);
     c->snd_una = c->snd_nxt = c->snd_max = c->iss;
     c->snd_wnd = 0;
+    c->ws_ok = false;
+    c->snd_wscale = 0;
+    c->rcv_wscale = tcp_wscale_for(c->rcvbuf_max);
     tcp_cc_init(c);
     tcp_set_state(c, TAPIR_TCP_SYN_SENT, cause);
     tcp_output(c);
@@ -203,6 +206,8 @@ long tcp_recv(struct tcp_conn *c, void *buf, size_t len, bool peek)
         tcp_ring_read(&c->rcvbuf, 0, buf, n);
         if (!peek) {
             tcp_ring_consume(&c->rcvbuf, n);
+            if (c->rcvbuf.len == 0)
+                tcp_ring_idle_check(c);
             /* Reading opened the window: tell the peer if it moved enough
              * (RFC 1122 4.2.3.3). */
             if (tcp_window_update_due(c))

@@ -25,6 +25,23 @@ static void rcv_closed(struct tapir_stack *s, uint32_t lip, uint32_t rip, const 
 
 /* The MSS option (RFC 9293 3.7.1): send no more than the peer can take and
  * no more than our own MTU allows; 536 when the peer sent none. */
+/* Window scale (RFC 7323 2.2, 2.3): on only if both SYNs carried it. */
+static void apply_peer_wscale(struct tcp_conn *c, const struct tcp_seg *g)
+{
+    c->ws_ok = g->has_ws;
+    c->snd_wscale = g->has_ws ? g->ws : 0;
+    if (!g->has_ws)
+        c->rcv_wscale = 0;
+}
+
+/* SEG.WND as a byte count: scaled, except on a SYN. */
+static uint32_t seg_wnd(const struct tcp_conn *c, const struct tcp_seg *g)
+{
+    if (g->flags & TCP_SYN)
+        return g->wnd;
+    return (uint32_t)g->wnd << c->snd_wscale;
+}
+
 static void apply_peer_mss(struct tcp_conn *c, const struct tcp_seg *g)
 {
     uint32_t peer = g->has_mss ? g->mss : 536;
@@ -110,6 +127,8 @@ static void rcv_listen(struct tcp_conn *l, uint32_t lip, uint32_t rip, const str
     c->snd_wl1 = g->seq;
     c->snd_wl2 = c->iss;
     apply_peer_mss(c, g);
+    c->rcv_wscale = tcp_wscale_for(c->rcvbuf_max);
+    apply_peer_wscale(c, g);
     tcp_cc_init(c);
     s->stats.tcp_passive_opens++;
     tcp_set_state(c, TAPIR_TCP_SYN_RECEIVED, "rcv SYN, snd SYN,ACK");
@@ -159,6 +178,7 @@ static void rcv_syn_sent(struct tcp_conn *c, const struct tcp_seg *g)
     c->rcv_nxt = g->seq + 1;
     c->rcv_adv = c->rcv_nxt;
     apply_peer_mss(c, g);
+    apply_peer_wscale(c, g);
     c->snd_wnd = g->wnd;
     c->max_sndwnd = g->wnd;
     c->snd_wl1 = g->seq;
@@ -276,6 +296,8 @@ static void rcv_text_and_fin(struct tcp_conn *c, uint32_t seq, const uint8_t *da
 /* Resend the first unacknowledged segment (fast retransmit, partial ACK). */
 static void retransmit_first(struct tcp_conn *c)
 {
+    if (c->snd_una == c->iss)
+        return;                 /* our SYN is not acknowledged: its own timer resends it */
     uint32_t len = min_u32(c->sndbuf.len, c->snd_mss);
     uint8_t flags = TCP_ACK;
     if (len == 0 && c->fin_sent)
@@ -311,7 +333,8 @@ static bool rcv_ack(struct tcp_conn *c, const struct tcp_seg *g, uint32_t seq)
         tcp_send_challenge_ack(c);
         return false;
     }
-    bool window_same = g->wnd == c->snd_wnd;
+    uint32_t wnd = seg_wnd(c, g);
+    bool window_same = wnd == c->snd_wnd;
     if (seq_gt(g->ack, c->snd_una)) {
         uint32_t acked = g->ack - c->snd_una;
         uint32_t consumed = acked;
@@ -320,6 +343,8 @@ static bool rcv_ack(struct tcp_conn *c, const struct tcp_seg *g, uint32_t seq)
         if (consumed > c->sndbuf.len)
             consumed = c->sndbuf.len;       /* the rest is our FIN */
         tcp_ring_consume(&c->sndbuf, consumed);
+        if (c->sndbuf.len == 0)
+            tcp_ring_idle_check(c);
         if (c->rtt_timing && seq_gt(g->ack, c->rtt_seq)) {
             tcp_rtt_sample(c, s->now - c->rtt_start);
             c->rtt_timing = false;
@@ -346,12 +371,12 @@ static bool rcv_ack(struct tcp_conn *c, const struct tcp_seg *g, uint32_t seq)
     }
     /* Window update (3.10.7.4 step 5): only from a newer segment. */
     if (seq_lt(c->snd_wl1, seq) || (c->snd_wl1 == seq && seq_leq(c->snd_wl2, g->ack))) {
-        c->snd_wnd = g->wnd;
+        c->snd_wnd = wnd;
         c->snd_wl1 = seq;
         c->snd_wl2 = g->ack;
-        if (g->wnd > c->max_sndwnd)
-            c->max_sndwnd = g->wnd;
-        if (g->wnd > 0 && c->persist_at != TAPIR_TIME_NEVER) {
+        if (wnd > c->max_sndwnd)
+            c->max_sndwnd = wnd;
+        if (wnd > 0 && c->persist_at != TAPIR_TIME_NEVER) {
             c->persist_at = TAPIR_TIME_NEVER;
             c->persist_backoff = 0;
             tcp_timer_sync(c);
@@ -474,7 +499,14 @@ static void rcv_synchronized(struct tcp_conn *c, const struct tcp_seg *g0)
         }
     }
 
-    /* Step 4: SYN in a synchronized state: challenge ACK (RFC 5961 4.2). */
+    /* Step 4: SYN. A passively opened SYN_RECEIVED connection goes back to
+     * LISTEN; a synchronized one answers with a challenge ACK (RFC 5961 4.2). */
+    if ((g->flags & TCP_SYN) && c->state == TAPIR_TCP_SYN_RECEIVED && c->passive && c->listener) {
+        stack_drop(s, TAPIR_DROP_TCP_UNEXPECTED);
+        tcp_set_state(c, TAPIR_TCP_LISTEN, "rcv SYN in window (back to LISTEN)");
+        tcp_conn_release(c);
+        return;
+    }
     if (g->flags & TCP_SYN) {
         stack_drop(s, TAPIR_DROP_TCP_UNEXPECTED);
         tcp_send_challenge_ack(c);
@@ -494,11 +526,11 @@ static void rcv_synchronized(struct tcp_conn *c, const struct tcp_seg *g0)
             tcp_send_rst_raw(s, c->lip, c->lport, c->rip, c->rport, g->ack, 0, TCP_RST);
             return;
         }
-        c->snd_wnd = g->wnd;
+        c->snd_wnd = seg_wnd(c, g);
         c->snd_wl1 = g->seq;
         c->snd_wl2 = g->ack;
-        if (g->wnd > c->max_sndwnd)
-            c->max_sndwnd = g->wnd;
+        if (c->snd_wnd > c->max_sndwnd)
+            c->max_sndwnd = c->snd_wnd;
         enter_established(c, "rcv ACK of SYN");
         struct tcp_conn *l = c->listener;
         if (l) {

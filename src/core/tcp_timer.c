@@ -57,11 +57,36 @@ void tcp_keepalive_reset(struct tcp_conn *c)
     }
 }
 
+#define TCP_RING_IDLE TAPIR_SEC(1)
+
+static bool ring_releasable(const struct tcp_conn *c)
+{
+    return (c->sndbuf.mem && c->sndbuf.len == 0) ||
+           (c->rcvbuf.mem && c->rcvbuf.len == 0 && c->ooo_n == 0);
+}
+
+void tcp_ring_idle_check(struct tcp_conn *c)
+{
+    if (c->idle_at == TAPIR_TIME_NEVER && ring_releasable(c)) {
+        c->idle_at = c->s->now + TCP_RING_IDLE;
+        tcp_timer_sync(c);
+    }
+}
+
+static void idle_expired(struct tcp_conn *c)
+{
+    c->idle_at = TAPIR_TIME_NEVER;
+    if (c->sndbuf.mem && c->sndbuf.len == 0)
+        tcp_ring_free(&c->sndbuf);
+    if (c->rcvbuf.mem && c->rcvbuf.len == 0 && c->ooo_n == 0)
+        tcp_ring_free(&c->rcvbuf);
+}
+
 void tcp_enter_time_wait(struct tcp_conn *c, const char *cause)
 {
     tcp_set_state(c, TAPIR_TCP_TIME_WAIT, cause);
     /* TIME_WAIT keeps only the sequence state: no buffers, no other timers. */
-    c->rto_at = c->persist_at = c->keepalive_at = c->delack_at = TAPIR_TIME_NEVER;
+    c->rto_at = c->persist_at = c->keepalive_at = c->delack_at = c->idle_at = TAPIR_TIME_NEVER;
     c->timewait_at = c->s->now + 2 * c->s->cfg.msl;
     tcp_ring_free(&c->sndbuf);
     c->ooo_n = 0;
@@ -180,6 +205,8 @@ void tcp_timer_fire(struct tcp_conn *c, tapir_time_t now)
         if (c->freed || c->state == TAPIR_TCP_CLOSED)
             return;
     }
+    if (c->idle_at <= now)
+        idle_expired(c);
     if (c->delack_at <= now) {
         c->delack_at = TAPIR_TIME_NEVER;
         c->ack_now = true;

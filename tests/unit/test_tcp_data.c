@@ -9,6 +9,7 @@
 
 #include "core/stack.h"
 #include "core/tcp.h"
+#include "core/tcp_conn.h"
 #include "tcp_script.h"
 
 #define PEER_ISS 0xfffffff0u
@@ -363,6 +364,97 @@ START_TEST(bulk_transfer_across_the_sequence_wrap_is_exact)
 }
 END_TEST
 
+START_TEST(window_scale_is_negotiated_and_applied)
+{
+    teardown();
+    fill_pattern();
+    sc = tcp_script_new(NULL);
+    struct tcp_conn *l = tcp_script_listen(sc, 80, 4);
+    /* SYN with MSS 1000 and window scale 4 (RFC 7323). */
+    const uint8_t opts[8] = {TCP_OPT_MSS, 4, 0x03, 0xe8, TCP_OPT_NOP, TCP_OPT_WS, 3, 4};
+    tcp_script_inject_raw(sc, sc->peer_port, 80, PEER_ISS, 0, TCP_SYN, 65535, opts, 8, NULL, 0);
+    struct tcp_script_out o;
+    tcp_script_expect_anyseq(sc, TCP_SYN | TCP_ACK, PEER_ISS + 1, &o);
+    ck_assert(o.seg.has_ws);
+    uint8_t shift = o.seg.ws;
+    ck_assert_uint_eq(shift, 3);                       /* 65535 << 3 covers 256 KiB */
+    sc->our_nxt = o.seg.seq + 1;
+    sc->peer_nxt = PEER_ISS + 1;
+    /* The peer's windows are now scaled by 16: 250 means 4000 bytes. */
+    sc->peer_wnd = 250;
+    tcp_script_send(sc, TCP_ACK, sc->peer_nxt, sc->our_nxt, 0, NULL, 0);
+    ck_assert_int_eq(tcp_accept(l, &conn), 0);
+    tcp_close(l);
+    ck_assert_int_eq(tcp_send(conn, pattern, 5000), 5000);
+    uint32_t total = 0;
+    while (tcp_script_next(sc, &o)) {
+        if (o.seg.len == 0)
+            continue;           /* the window update announcing the scaled window */
+        ck_assert_uint_eq(o.seg.len, 1000);
+        /* Our windows are scaled by 8: the field is the free space / 8. */
+        ck_assert_uint_eq(o.seg.wnd, sc->s->cfg.tcp_rcvbuf >> shift);
+        total += o.seg.len;
+    }
+    ck_assert_uint_eq(total, 4000);
+}
+END_TEST
+
+START_TEST(no_window_scale_unless_the_peer_offers_it)
+{
+    /* setup_default's peer sent no WS: our SYN,ACK had none, windows are plain. */
+    tcp_script_send(sc, TCP_ACK, sc->peer_nxt, sc->our_nxt, 0, pattern, 10);
+    tcp_script_advance(sc, TAPIR_MSEC(200));
+    struct tcp_script_out o;
+    tcp_script_expect(sc, TCP_ACK, sc->our_nxt, sc->peer_nxt + 10, &o);
+    /* Unscaled; the right edge stays put for 10 bytes (receiver SWS). */
+    ck_assert_uint_eq(o.seg.wnd, 65535 - 10);
+    sc->peer_nxt += 10;
+}
+END_TEST
+
+START_TEST(our_syn_offers_window_scale)
+{
+    teardown();
+    sc = tcp_script_new(NULL);
+    int err;
+    conn = tcp_conn_new(sc->s, &err);
+    ck_assert_int_eq(tcp_connect(conn, TCP_SCRIPT_PEER_IP, 40000), -EINPROGRESS);
+    struct tcp_script_out o;
+    ck_assert(tcp_script_next(sc, &o));
+    ck_assert(o.seg.has_ws);
+    ck_assert(o.seg.has_mss);
+    ck_assert_uint_eq(o.seg.hdr_len, 28);
+}
+END_TEST
+
+START_TEST(idle_connections_release_their_buffers)
+{
+    /* No buffer before any data. */
+    ck_assert_ptr_null(conn->sndbuf.mem);
+    ck_assert_ptr_null(conn->rcvbuf.mem);
+    ck_assert_int_eq(tcp_send(conn, "ping", 4), 4);
+    tcp_script_send(sc, TCP_ACK, sc->peer_nxt, sc->our_nxt + 4, 0, "pong", 4);
+    sc->our_nxt += 4;
+    sc->peer_nxt += 4;
+    ck_assert_ptr_nonnull(conn->sndbuf.mem);
+    ck_assert_ptr_nonnull(conn->rcvbuf.mem);
+    char b[8];
+    ck_assert_int_eq(tcp_recv(conn, b, sizeof b, false), 4);
+    /* Still there right away (no free/malloc per packet)... */
+    ck_assert_ptr_nonnull(conn->rcvbuf.mem);
+    /* ... released once idle. */
+    tcp_script_advance(sc, TAPIR_SEC(2));
+    ck_assert_ptr_null(conn->sndbuf.mem);
+    ck_assert_ptr_null(conn->rcvbuf.mem);
+    tcp_script_flush(sc);
+    /* And they come back when needed. */
+    ck_assert_int_eq(tcp_send(conn, "again", 5), 5);
+    struct tcp_script_out o;
+    tcp_script_expect(sc, TCP_ACK, sc->our_nxt, sc->peer_nxt, &o);
+    ck_assert_mem_eq(o.seg.data, "again", 5);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tcp_data");
@@ -385,6 +477,10 @@ int main(void)
     tcase_add_test(t, newreno_partial_ack_retransmits_the_next_hole);
     tcase_add_test(t, send_buffer_full_returns_eagain_and_short_counts);
     tcase_add_test(t, bulk_transfer_across_the_sequence_wrap_is_exact);
+    tcase_add_test(t, window_scale_is_negotiated_and_applied);
+    tcase_add_test(t, no_window_scale_unless_the_peer_offers_it);
+    tcase_add_test(t, our_syn_offers_window_scale);
+    tcase_add_test(t, idle_connections_release_their_buffers);
     suite_add_tcase(s, t);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -257,6 +257,50 @@ START_TEST(connection_limit_is_enforced)
 }
 END_TEST
 
+static uint64_t rng_next(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+START_TEST(random_segments_near_the_window_never_break_invariants)
+{
+    uint64_t seed = 0x1234567ull + (uint64_t)_i;
+    fprintf(stderr, "random segments: seed %llu\n", (unsigned long long)seed);
+    reach(_i % 2 ? TAPIR_TCP_ESTABLISHED : TAPIR_TCP_FIN_WAIT_1);
+    if (conn)
+        tcp_send(conn, "outgoing data that may be in flight", 35);
+    uint8_t payload[1400];
+    memset(payload, 'r', sizeof payload);
+    for (int i = 0; i < 20000 && tcp_conn_count(sc->s) > 0; i++) {
+        uint64_t r = rng_next(&seed);
+        uint32_t seq = sc->peer_nxt + (uint32_t)((int32_t)(r & 0x1ffff) - 0x10000);
+        uint32_t ack = sc->our_nxt + (uint32_t)((int32_t)((r >> 17) & 0xfff) - 0x800);
+        uint8_t flags = (uint8_t)(r >> 29);
+        if ((r >> 37) & 3)
+            flags = (uint8_t)(flags & ~(TCP_SYN | TCP_RST));   /* mostly data/ACK traffic */
+        size_t len = (size_t)((r >> 40) % sizeof payload);
+        uint8_t opts[4] = {TCP_OPT_MSS, 4, (uint8_t)(r >> 48), (uint8_t)(r >> 56)};
+        bool with_opt = ((r >> 39) & 1) != 0;
+        tcp_script_inject_raw(sc, sc->peer_port, sc->local_port, seq, ack, flags, (uint16_t)(r >> 44),
+                              with_opt ? opts : NULL, with_opt ? 4 : 0, payload, len);
+        if (conn && tcp_state(conn) != TAPIR_TCP_CLOSED) {
+            uint8_t b[2048];
+            while (tcp_recv(conn, b, sizeof b, false) > 0)
+                ;
+        }
+        if ((i & 255) == 0)
+            tcp_script_advance(sc, TAPIR_MSEC(100));
+        tcp_script_flush(sc);
+        ck_assert_uint_eq(sc->s->pool.in_use, 0);
+        ck_assert_uint_le(tcp_conn_count(sc->s), 2);
+    }
+    finish();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tcp_hostile");
@@ -269,6 +313,7 @@ int main(void)
     tcase_add_test(t, syn_flood_of_100000_is_bounded);
     tcase_add_test(t, rsts_to_closed_ports_are_rate_limited);
     tcase_add_test(t, connection_limit_is_enforced);
+    tcase_add_loop_test(t, random_segments_near_the_window_never_break_invariants, 0, 4);
     suite_add_tcase(s, t);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -371,6 +371,15 @@ START_TEST(syn_received_retransmitted_syn_gets_syn_ack_again)
 }
 END_TEST
 
+START_TEST(syn_received_new_syn_in_window_returns_to_listen)
+{
+    tcp_script_send(sc, TCP_SYN, PEER_ISS + 10, 0, 1460, NULL, 0);
+    ck_assert(tcp_script_saw(sc, TAPIR_TCP_SYN_RECEIVED, TAPIR_TCP_LISTEN));
+    ck_assert_uint_eq(tcp_conn_count(sc->s), 1);
+    tcp_script_expect_none(sc);
+}
+END_TEST
+
 START_TEST(syn_received_to_fin_wait_1_on_close)
 {
     /* Reach SYN_RECEIVED through a simultaneous open, then close: start over
@@ -708,6 +717,7 @@ int main(void)
     tcase_add_test(t, syn_received_to_listen_on_rst);
     tcase_add_test(t, syn_received_bad_ack_gets_rst);
     tcase_add_test(t, syn_received_retransmitted_syn_gets_syn_ack_again);
+    tcase_add_test(t, syn_received_new_syn_in_window_returns_to_listen);
     tcase_add_test(t, syn_received_to_fin_wait_1_on_close);
     suite_add_tcase(s, t);
 

@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+
 #include "core/checksum.h"
+#include "core/stack.h"
 #include "core/tcp_conn.h"
 #include "core/tcp_seq.h"
 #include "core/tcp_wire.h"
@@ -120,7 +123,8 @@ START_TEST(parse_rejects_malformed_options)
     const uint8_t mss_zero[4] = {TCP_OPT_MSS, 4, 0, 0};
     const uint8_t mss_bad_len[4] = {TCP_OPT_MSS, 3, 5, TCP_OPT_EOL};
     const uint8_t kind_only[4] = {TCP_OPT_NOP, TCP_OPT_NOP, TCP_OPT_NOP, 8};
-    const uint8_t *cases[] = {zero_len, one_len, past_end, mss_zero, mss_bad_len, kind_only};
+    const uint8_t ws_bad_len[4] = {TCP_OPT_WS, 4, 1, 0};
+    const uint8_t *cases[] = {zero_len, one_len, past_end, mss_zero, mss_bad_len, kind_only, ws_bad_len};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         size_t len = build(seg, 6, cases[i], 4, NULL, 0);
         ck_assert_int_eq(parse_fail(seg, len), TAPIR_DROP_TCP_BAD_OPTIONS);
@@ -159,6 +163,19 @@ START_TEST(build_then_parse_round_trip)
 }
 END_TEST
 
+START_TEST(window_scale_option_is_parsed_and_capped_at_14)
+{
+    uint8_t seg[64];
+    const uint8_t opts[4] = {TCP_OPT_NOP, TCP_OPT_WS, 3, 200};
+    size_t len = build(seg, 6, opts, 4, NULL, 0);
+    struct tcp_seg g;
+    enum tapir_drop_reason why;
+    ck_assert_int_eq(tcp_parse(seg, len, SRC, DST, &g, &why), 0);
+    ck_assert(g.has_ws);
+    ck_assert_uint_eq(g.ws, 14);
+}
+END_TEST
+
 START_TEST(siphash24_reference_vector)
 {
     /* SipHash paper, Appendix A: key 00..0f, message 00..0e. */
@@ -167,6 +184,30 @@ START_TEST(siphash24_reference_vector)
         msg[i] = (uint8_t)i;
     uint64_t k0 = 0x0706050403020100ull, k1 = 0x0f0e0d0c0b0a0908ull;
     ck_assert_uint_eq(tcp_siphash24(k0, k1, msg, 15), 0xa129ca6149be45e5ull);
+}
+END_TEST
+
+START_TEST(isn_is_keyed_per_tuple_and_advances_with_a_4us_clock)
+{
+    struct tapir_config cfg;
+    tapir_config_init(&cfg);
+    cfg.link = TAPIR_LINK_IP;
+    cfg.addr.s_addr = htonl(DST);
+    cfg.random_seed = 99;
+    tapir_stack *s1, *s2;
+    ck_assert_int_eq(tapir_stack_create(&cfg, &s1), 0);
+    cfg.random_seed = 100;
+    ck_assert_int_eq(tapir_stack_create(&cfg, &s2), 0);
+    s1->now = s2->now = TAPIR_SEC(5);
+    uint32_t a = tcp_isn(s1, DST, 80, SRC, 1000);
+    uint32_t b = tcp_isn(s1, DST, 80, SRC, 1001);
+    uint32_t c = tcp_isn(s2, DST, 80, SRC, 1000);
+    ck_assert_uint_ne(a, b);                /* another tuple */
+    ck_assert_uint_ne(a, c);                /* another key */
+    s1->now += 4000;                        /* 4 ms = 1000 ticks of 4 us */
+    ck_assert_uint_eq(tcp_isn(s1, DST, 80, SRC, 1000) - a, 1000);
+    tapir_stack_destroy(s1);
+    tapir_stack_destroy(s2);
 }
 END_TEST
 
@@ -182,6 +223,8 @@ int main(void)
     tcase_add_test(t, eol_ends_option_parsing);
     tcase_add_test(t, build_then_parse_round_trip);
     tcase_add_test(t, siphash24_reference_vector);
+    tcase_add_test(t, window_scale_option_is_parsed_and_capped_at_14);
+    tcase_add_test(t, isn_is_keyed_per_tuple_and_advances_with_a_4us_clock);
     suite_add_tcase(s, t);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
