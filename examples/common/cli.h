@@ -12,10 +12,10 @@
 #include "tapir/tapir.h"
 
 struct cli_link_opts {
-    const char *dev;        /* --dev NAME (required) */
+    const char *dev;        /* --dev NAME */
     bool tun;               /* --tun: a TUN (IP) device instead of TAP */
     const char *pcap;       /* --pcap FILE */
-    bool have_ip;           /* --ip A.B.C.D/N (required) */
+    bool have_ip;           /* --ip A.B.C.D/N */
     struct in_addr ip;
     uint8_t prefix_len;
     struct in_addr gw;      /* --gw A.B.C.D */
@@ -25,8 +25,8 @@ struct cli_link_opts {
 
 /* The usage lines for the options above. */
 #define CLI_LINK_USAGE \
-    "  --dev NAME        TAP (or TUN) device to attach to (required)\n" \
-    "  --ip A.B.C.D/N    our address and prefix length (required)\n" \
+    "  --dev NAME        TAP (or TUN) device to attach to\n" \
+    "  --ip A.B.C.D/N    our address and prefix length\n" \
     "  --gw A.B.C.D      default gateway\n" \
     "  --mac MAC         our MAC (default: random, locally administered)\n" \
     "  --pcap FILE       record every frame in and out to FILE\n" \
