@@ -75,7 +75,7 @@ server_ladder() {
 
 start_server() {
     say "1. tapir's echo_server on tap0 as 10.0.0.2, port 7"
-    note "socket() -> bind(10.0.0.2:7) -> listen() -> accept() ... in examples/echo_server.c"
+    note "socket() -> bind(0.0.0.0:7) -> listen() -> accept() ... in examples/echo_server.c"
     ip netns exec "$NS" "$BUILD/examples/echo_server" --dev tap0 --ip 10.0.0.2/24 --msl "$MSL" -v \
         --pcap "$TMP/server.pcap" >"$TMP/server.out" 2>"$TMP/server.err" &
     SERVER_PID=$!
