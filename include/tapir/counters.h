@@ -41,7 +41,8 @@
     X(buf_alloc_fail, "packet buffer allocations that found the pool empty") \
     X(tcp_sack_recoveries, "loss recoveries driven by SACK (RFC 6675)")     \
     X(tcp_sack_retransmits, "segments retransmitted to fill SACK holes")     \
-    X(tcp_rtt_ts_samples, "RTT samples taken from echoed timestamps")
+    X(tcp_rtt_ts_samples, "RTT samples taken from echoed timestamps")     \
+    X(tcp_rto_expired, "retransmission timer expiries")
 
 /* Drop reasons: X(ENUM_SUFFIX, "description"). One counter each. */
 #define TAPIR_DROP_REASONS(X)                                               \
