@@ -9,7 +9,8 @@
  *    -> CLOSED, SYN,ACK -> ESTABLISHED + ACK, bare SYN -> SYN_RECEIVED, else dropped;
  *  - the eight synchronized states (3.10.7.4): out of window -> ACK unless
  *    RST; exact RST -> reset (TIME_WAIT: ignored, RFC 1337); in-window
- *    inexact RST and any SYN -> challenge ACK (RFC 5961 3.2, 4.2); no ACK ->
+ *    inexact RST and any SYN -> challenge ACK (RFC 5961 3.2, 4.2), except
+ *    that a passive SYN_RECEIVED returns to LISTEN on a SYN; no ACK ->
  *    dropped; ACK of unsent data -> ACK (SYN_RECEIVED: RST); ACK older than
  *    the window -> challenge ACK (RFC 5961 5.2);
  *  - malformed headers and options in every state: dropped, counted under
@@ -442,23 +443,40 @@ START_TEST(synchronized_rst_in_window_not_exact_gets_challenge_ack)
 }
 END_TEST
 
-START_TEST(synchronized_syn_gets_challenge_ack)
+START_TEST(synchronized_syn_gets_challenge_ack_or_returns_syn_received_to_listen)
 {
+    enum tapir_tcp_state st = synchronized[_i];
     struct hostile h;
-    reach(&h, synchronized[_i]);
     uint64_t n = 0;
+    bool fresh_each = st == TAPIR_TCP_SYN_RECEIVED;
+    if (!fresh_each)
+        reach(&h, st);
     for (unsigned other = 0; other < 256; other++) {
         if ((other & TCP_RST) || (other & TCP_SYN))
             continue;
+        if (fresh_each)
+            reach(&h, st);
+        uint32_t conns = tcp_conn_count(h.sc->s);
         uint8_t flags = (uint8_t)(other | TCP_SYN);
         /* In window (so step 1 passes), several offsets. */
         inject(&h, flags, h.rcv_nxt + (other & 3) * 7, h.snd_nxt, 65535, (other & TCP_PSH) ? 5 : 0);
+        if (fresh_each) {
+            /* 3.10.7.4 step 4: a passive open returns to LISTEN. */
+            expect_nothing(&h, "SYN in a passive SYN_RECEIVED: back to LISTEN", flags);
+            expect_state(&h, TAPIR_TCP_LISTEN, flags);
+            ck_assert_uint_eq(tcp_conn_count(h.sc->s), conns - 1);
+            finish(&h);
+            continue;
+        }
+        /* Otherwise RFC 5961 4.2: challenge ACK, connection unchanged. */
         expect_ack(&h, flags);
         expect_state(&h, h.st, flags);
         n++;
     }
-    ck_assert_uint_eq(h.sc->s->stats.tcp_challenge_acks, n);
-    finish(&h);
+    if (!fresh_each) {
+        ck_assert_uint_eq(h.sc->s->stats.tcp_challenge_acks, n);
+        finish(&h);
+    }
 }
 END_TEST
 
@@ -638,7 +656,7 @@ int main(void)
     tcase_add_loop_test(tc, synchronized_out_of_window_gets_ack_unless_rst, 0, NSYNC);
     tcase_add_loop_test(tc, synchronized_rst_with_exact_seq_resets_except_time_wait, 0, NSYNC);
     tcase_add_loop_test(tc, synchronized_rst_in_window_not_exact_gets_challenge_ack, 0, NSYNC);
-    tcase_add_loop_test(tc, synchronized_syn_gets_challenge_ack, 0, NSYNC);
+    tcase_add_loop_test(tc, synchronized_syn_gets_challenge_ack_or_returns_syn_received_to_listen, 0, NSYNC);
     tcase_add_loop_test(tc, synchronized_segment_without_ack_is_dropped, 0, NSYNC);
     tcase_add_loop_test(tc, synchronized_ack_of_unsent_data_gets_ack_or_rst_in_syn_received, 0, NSYNC);
     tcase_add_loop_test(tc, synchronized_ack_older_than_the_window_gets_challenge_ack, 0, NSYNC);
