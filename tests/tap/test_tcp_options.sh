@@ -26,13 +26,16 @@ run_case() {
     tap_ns sysctl -q -w net.ipv4.tcp_timestamps="$ts" net.ipv4.tcp_sack="$sack" \
         net.ipv4.tcp_window_scaling="$ws" >/dev/null ||
         fail "cannot set the namespace's TCP sysctls"
+    # Both servers use the same MAC, and the kernel forgets the old
+    # neighbour entry, so the second run does not wait for ARP to age.
+    tap_ns ip neigh flush all >/dev/null 2>&1 || true
     tap_start_bg "$TAP_TMP/$name.out" "$TAP_TMP/$name.err" "$SERVER" --dev tap0 --ip 10.0.0.2/24 \
-        --pcap "$TAP_TMP/$name.pcap"
+        --mac 02:00:00:00:07:02 --pcap "$TAP_TMP/$name.pcap"
     local srv=$TAP_LAST_PID
     tap_wait_for_line "$TAP_TMP/$name.out" '^listening on 10\.0\.0\.2:7$' 10 "$srv" ||
         { cat "$TAP_TMP/$name.err"; fail "$name: echo_server did not start"; }
     timeout 120 ip netns exec "$TAP_NS" python3 "$PEER" big 10.0.0.2 7 $((8 << 20)) >"$TAP_TMP/$name.big" ||
-        fail "$name: 8 MiB echo failed: $(cat "$TAP_TMP/$name.big")"
+        { tcpdump -nn -r "$TAP_TMP/$name.pcap" 2>/dev/null | head -20; fail "$name: 8 MiB echo failed: $(cat "$TAP_TMP/$name.big")"; }
     local sent recv
     sent=$(awk '/^sent/ {print $4}' "$TAP_TMP/$name.big")
     recv=$(awk '/^recv/ {print $4}' "$TAP_TMP/$name.big")
