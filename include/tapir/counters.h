@@ -38,7 +38,11 @@
     X(tcp_timeouts, "connections aborted after too many retransmissions")   \
     X(tcp_fast_retransmits, "fast retransmissions (three duplicate ACKs)")  \
     X(tcp_ooo_queued, "out-of-order segments kept for later")               \
-    X(buf_alloc_fail, "packet buffer allocations that found the pool empty")
+    X(buf_alloc_fail, "packet buffer allocations that found the pool empty") \
+    X(tcp_sack_recoveries, "loss recoveries driven by SACK (RFC 6675)")     \
+    X(tcp_sack_retransmits, "segments retransmitted to fill SACK holes")     \
+    X(tcp_rtt_ts_samples, "RTT samples taken from echoed timestamps")     \
+    X(tcp_rto_expired, "retransmission timer expiries")
 
 /* Drop reasons: X(ENUM_SUFFIX, "description"). One counter each. */
 #define TAPIR_DROP_REASONS(X)                                               \
@@ -84,6 +88,8 @@
     X(TCP_RATE_LIMITED, "RST or challenge ACK not sent: rate limit")       \
     X(TCP_BAD_FLAGS, "TCP flag combination that is never valid (SYN+RST, SYN+FIN)") \
     X(TCP_NO_ACK, "TCP segment without ACK in a synchronized state")        \
-    X(TCP_UNEXPECTED, "TCP segment not acceptable in the connection's state")
+    X(TCP_UNEXPECTED, "TCP segment not acceptable in the connection's state") \
+    X(TCP_PAWS, "TCP segment with an old timestamp (PAWS, RFC 7323 5)")      \
+    X(TCP_NO_TIMESTAMP, "TCP segment without the timestamps both sides agreed on")
 
 #endif

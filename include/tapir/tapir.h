@@ -100,6 +100,9 @@ struct tapir_config {
     uint32_t tcp_max_connections;  /* 65536 connections per stack */
     uint32_t tcp_ooo_max_bytes;    /* 0: as large as the receive buffer */
     uint32_t tcp_rst_per_sec;      /* 1000 RSTs/challenge ACKs per second */
+    bool tcp_timestamps;           /* true: offer timestamps (RFC 7323 3-5: RTTM, PAWS) */
+    bool tcp_sack;                 /* true: offer SACK (RFC 2018) and recover by RFC 6675 */
+    char tcp_congestion[16];       /* "cubic" (RFC 9438); "reno"/"newreno" (RFC 5681/6582) */
 
     /* Randomness: ISN key (RFC 6528), ephemeral ports, random MAC.
      * tapir_config_init() draws it from getrandom(); set it for replayable runs. */
@@ -183,7 +186,14 @@ struct tapir_tcp_info {
     uint32_t retransmits;                    /* consecutive, for the current RTO */
     uint64_t total_retrans;                  /* segments retransmitted */
     uint64_t bytes_sent, bytes_received;
+    char congestion[16];                     /* "cubic", "newreno" */
+    uint8_t options;                         /* TAPIR_TCPI_OPT_* negotiated */
+    uint8_t snd_wscale, rcv_wscale;          /* shifts in use (0 without window scaling) */
+    uint32_t sacked_bytes;                   /* bytes above snd_una the peer SACKed */
 };
+#define TAPIR_TCPI_OPT_TIMESTAMPS 1u
+#define TAPIR_TCPI_OPT_SACK       2u
+#define TAPIR_TCPI_OPT_WSCALE     4u
 
 /* ---- the sans-IO core ---------------------------------------------------- */
 int  tapir_stack_create(const struct tapir_config *cfg, tapir_stack **out);

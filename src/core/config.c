@@ -41,6 +41,9 @@ void tapir_config_init(struct tapir_config *c)
     c->tcp_max_connections = 65536;
     c->tcp_ooo_max_bytes = 0;
     c->tcp_rst_per_sec = 1000;
+    c->tcp_timestamps = true;
+    c->tcp_sack = true;
+    strcpy(c->tcp_congestion, "cubic");
     uint64_t seed = 0;
     if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed || seed == 0)
         seed = 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)c;   /* entropy not ready: still distinct */

@@ -30,6 +30,9 @@ int tcp_init(struct tapir_stack *s)
     }
     t->rst_tokens = s->cfg.tcp_rst_per_sec;
     int err = tcp_table_init(t);
+    if (err == 0 && (!memchr(s->cfg.tcp_congestion, 0, sizeof s->cfg.tcp_congestion) ||
+                     (s->cfg.tcp_congestion[0] && !tcp_cc_find(s->cfg.tcp_congestion))))
+        err = -EINVAL;      /* a congestion control we do not have (empty: the default) */
     if (err < 0) {
         tcp_table_destroy(t);
         free(t);
@@ -132,6 +135,10 @@ struct tcp_conn *tcp_conn_alloc(struct tapir_stack *s, int *err)
     c->ka_idle = s->cfg.keepalive_idle;
     c->ka_intvl = s->cfg.keepalive_intvl;
     c->ka_cnt = s->cfg.keepalive_cnt;
+    c->cc = tcp_cc_find(s->cfg.tcp_congestion);
+    if (!c->cc)
+        c->cc = &tcp_cc_cubic_ops;      /* an unknown name was refused at tcp_init */
+    c->cc->reset(c);
     c->anext = t->all;
     if (t->all)
         t->all->aprev = c;

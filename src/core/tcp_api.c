@@ -1,6 +1,7 @@
 /* The calls the socket layer makes (tcp_api.h): OPEN, SEND, RECEIVE, CLOSE,
  * ABORT and STATUS of RFC 9293 3.10.1-3.10.6, with Linux's errno choices. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/ipv4.h"
@@ -127,6 +128,8 @@ static int start_active_open(struct tcp_conn *c, uint32_t ip, uint16_t port, con
     c->ws_ok = false;
     c->snd_wscale = 0;
     c->rcv_wscale = tcp_wscale_for(c->rcvbuf_max);
+    tcp_ts_init(c);
+    c->sack_ok = false;
     tcp_cc_init(c);
     tcp_set_state(c, TAPIR_TCP_SYN_SENT, cause);
     tcp_output(c);
@@ -461,4 +464,29 @@ void tcp_get_info(const struct tcp_conn *c, struct tapir_tcp_info *o)
     o->total_retrans = c->total_retrans;
     o->bytes_sent = c->bytes_sent;
     o->bytes_received = c->bytes_received;
+    snprintf(o->congestion, sizeof o->congestion, "%s", c->cc->name);
+    o->options = (uint8_t)((c->ts_ok ? TAPIR_TCPI_OPT_TIMESTAMPS : 0) | (c->sack_ok ? TAPIR_TCPI_OPT_SACK : 0) |
+                           (c->ws_ok ? TAPIR_TCPI_OPT_WSCALE : 0));
+    o->snd_wscale = c->ws_ok ? c->snd_wscale : 0;
+    o->rcv_wscale = c->ws_ok ? c->rcv_wscale : 0;
+    o->sacked_bytes = tcp_sack_sacked_bytes(c);
+}
+
+int tcp_set_congestion(struct tcp_conn *c, const char *name)
+{
+    const struct tcp_cc_ops *ops = tcp_cc_find(name);
+    if (!ops)
+        return -ENOENT;         /* as Linux's TCP_CONGESTION for an unknown name */
+    if (ops == c->cc)
+        return 0;
+    /* Like Linux: the window the connection has stays; only the new
+     * algorithm's own state starts afresh. */
+    c->cc = ops;
+    c->cc->reset(c);
+    return 0;
+}
+
+const char *tcp_get_congestion(const struct tcp_conn *c)
+{
+    return c->cc->name;
 }

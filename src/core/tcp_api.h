@@ -96,5 +96,13 @@ int tcp_set_keepalive_params(struct tcp_conn *c, tapir_time_t idle, tapir_time_t
 int tcp_set_bufsizes(struct tcp_conn *c, uint32_t sndbuf, uint32_t rcvbuf);  /* 0 leaves one as is */
 int tcp_set_maxseg(struct tcp_conn *c, uint16_t mss);
 void tcp_get_info(const struct tcp_conn *c, struct tapir_tcp_info *out);
+/* Congestion control of one connection (TCP_CONGESTION): "cubic" (RFC 9438,
+ * the default of tapir_config.tcp_congestion) or "reno"/"newreno" (RFC
+ * 5681, RFC 6582). Any state; a change keeps cwnd and ssthresh. 0, or
+ * -ENOENT for an unknown name. A listener passes its choice to the
+ * connections it accepts. */
+int tcp_set_congestion(struct tcp_conn *c, const char *name);
+/* The name of the algorithm in use ("cubic", "newreno"). */
+const char *tcp_get_congestion(const struct tcp_conn *c);
 
 #endif

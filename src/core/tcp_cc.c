@@ -1,16 +1,68 @@
-/* Congestion control: slow start and congestion avoidance (RFC 5681),
- * fast retransmit and NewReno fast recovery (RFC 6582). cwnd and ssthresh
- * are in bytes. */
+/* Congestion control, the shared part: initial window, slow start (RFC
+ * 5681), fast retransmit and NewReno fast recovery (RFC 6582) for
+ * connections without SACK, the RTO response, and the NewReno algorithm
+ * itself (congestion avoidance by appropriate byte counting, ssthresh =
+ * FlightSize / 2). The algorithm in c->cc (this file's NewReno or CUBIC in
+ * tcp_cc_cubic.c) decides growth in congestion avoidance and the reduction
+ * on a loss; SACK-based recovery (RFC 6675) is in tcp_sack.c.
+ * cwnd and ssthresh are in bytes. */
+#include <string.h>
+
 #include "core/tcp_conn.h"
 
-static uint32_t half_flight(const struct tcp_conn *c)
+uint32_t tcp_cc_flight_size(const struct tcp_conn *c)
 {
-    uint32_t f = tcp_flight(c) / 2;
+    return c->snd_max - c->snd_una;
+}
+
+/* ---- NewReno ------------------------------------------------------------- */
+
+static void newreno_reset(struct tcp_conn *c)
+{
+    c->bytes_acked_ca = 0;
+}
+
+static void newreno_cong_avoid(struct tcp_conn *c, uint32_t acked)
+{
+    /* RFC 5681 3.1, appropriate byte counting: one SMSS per cwnd acked. */
+    c->bytes_acked_ca += acked;
+    if (c->bytes_acked_ca >= c->cwnd) {
+        c->bytes_acked_ca -= c->cwnd;
+        c->cwnd += c->snd_mss;
+    }
+}
+
+static uint32_t newreno_on_loss(struct tcp_conn *c, bool timeout)
+{
+    (void)timeout;
+    uint32_t f = tcp_cc_flight_size(c) / 2;
     return f > 2 * c->snd_mss ? f : 2 * c->snd_mss;   /* RFC 5681 eq. (4) */
 }
 
+const struct tcp_cc_ops tcp_cc_newreno_ops = {
+    .name = "newreno",
+    .reset = newreno_reset,
+    .cong_avoid = newreno_cong_avoid,
+    .on_loss = newreno_on_loss,
+};
+
+const struct tcp_cc_ops *tcp_cc_find(const char *name)
+{
+    if (!name)
+        return NULL;
+    if (strcmp(name, "cubic") == 0)
+        return &tcp_cc_cubic_ops;
+    if (strcmp(name, "newreno") == 0 || strcmp(name, "reno") == 0)
+        return &tcp_cc_newreno_ops;
+    return NULL;
+}
+
+/* ---- shared machinery ---------------------------------------------------- */
+
 void tcp_cc_init(struct tcp_conn *c)
 {
+    if (!c->cc)
+        c->cc = &tcp_cc_cubic_ops;
     /* RFC 5681 3.1 initial window: min(4*SMSS, max(2*SMSS, 4380)). */
     uint32_t smss = c->snd_mss;
     uint32_t iw = 2 * smss > 4380 ? 2 * smss : 4380;
@@ -22,22 +74,34 @@ void tcp_cc_init(struct tcp_conn *c)
     c->in_recovery = false;
     c->recover = c->iss;
     c->bytes_acked_ca = 0;
+    c->high_rxt = c->iss;
+    c->sb_n = 0;
+    c->cc->reset(c);
+}
+
+void tcp_cc_slow_start(struct tcp_conn *c, uint32_t acked)
+{
+    uint32_t smss = c->snd_mss;
+    c->cwnd += acked < smss ? acked : smss;      /* RFC 5681 eq. (2) */
 }
 
 /* New data acknowledged (acked bytes). Returns true when the ACK is a
- * partial ACK during recovery and the next hole must be resent now. */
-
+ * partial ACK during NewReno recovery and the next hole must be resent. */
 bool tcp_cc_newack(struct tcp_conn *c, uint32_t acked, uint32_t ack)
 {
     uint32_t smss = c->snd_mss;
     c->dupacks = 0;
     if (c->in_recovery) {
-        if (seq_gt(ack, c->recover)) {
-            /* Full ACK (RFC 6582 3.2 step 3): deflate and leave recovery. */
+        /* recover is snd_max at the start: an ACK reaching it covers
+         * everything outstanding then ("all of the data up to and
+         * including recover", RFC 6582 3.2 step 3). */
+        if (seq_geq(ack, c->recover)) {
+            /* Full ACK: deflate and leave recovery (option 2 of step 3). */
             uint32_t f = tcp_flight(c);
             uint32_t w = (f > smss ? f : smss) + smss;
             c->cwnd = w < c->ssthresh ? w : c->ssthresh;
             c->in_recovery = false;
+            c->bytes_acked_ca = 0;
             return false;
         }
         /* Partial ACK (step 4): resend the next hole, deflate by what was
@@ -47,21 +111,11 @@ bool tcp_cc_newack(struct tcp_conn *c, uint32_t acked, uint32_t ack)
             c->cwnd += smss;
         return true;
     }
-    if (c->cwnd < c->ssthresh) {
-        c->cwnd += acked < smss ? acked : smss;      /* slow start, RFC 5681 eq. (2) */
-    } else {
-        c->bytes_acked_ca += acked;                  /* appropriate byte counting */
-        if (c->bytes_acked_ca >= c->cwnd) {
-            c->bytes_acked_ca -= c->cwnd;
-            c->cwnd += smss;
-        }
-    }
+    if (c->cwnd < c->ssthresh)
+        tcp_cc_slow_start(c, acked);
+    else
+        c->cc->cong_avoid(c, acked);
     return false;
-}
-
-void tcp_cc_ack(struct tcp_conn *c, uint32_t acked)
-{
-    (void)tcp_cc_newack(c, acked, c->snd_una);
 }
 
 bool tcp_cc_dupack(struct tcp_conn *c)
@@ -76,9 +130,9 @@ bool tcp_cc_dupack(struct tcp_conn *c)
         return false;
     /* RFC 6582 3.2 step 2: enter only when the ACK covers more than recover,
      * so that dupacks from an earlier episode do not start another. */
-    if (!seq_gt(c->snd_una, c->recover) && c->recover != c->iss)
+    if (seq_lt(c->snd_una, c->recover))
         return false;
-    c->ssthresh = half_flight(c);
+    c->ssthresh = c->cc->on_loss(c, false);
     c->recover = c->snd_max;
     c->cwnd = c->ssthresh + 3 * smss;
     c->in_recovery = true;
@@ -88,12 +142,15 @@ bool tcp_cc_dupack(struct tcp_conn *c)
 
 void tcp_cc_timeout(struct tcp_conn *c)
 {
-    /* RFC 5681 eq. (4) and 3.1: loss window of one segment. */
+    /* RFC 5681 eq. (4) and 3.1 (RFC 9438 4.8 for CUBIC's ssthresh): loss
+     * window of one segment. Only the first timeout of a series reduces
+     * ssthresh (later ones would halve the already-collapsed flight). */
     if (c->backoff <= 1)
-        c->ssthresh = half_flight(c);
+        c->ssthresh = c->cc->on_loss(c, true);
     c->cwnd = c->snd_mss;
     c->bytes_acked_ca = 0;
     c->dupacks = 0;
     c->in_recovery = false;
-    c->recover = c->snd_max;       /* RFC 6582 4: no fast retransmit for old dupacks */
+    c->recover = c->snd_max;       /* RFC 6582 4, RFC 6675 5.1: no recovery for old data */
+    tcp_sack_timeout(c);
 }

@@ -36,6 +36,43 @@ void tcp_ring_free(struct tcp_ring *r);
 #define TCP_OOO_RANGES 16
 struct tcp_range { uint32_t start, end; };
 
+/* The sender's SACK scoreboard (RFC 6675 3) keeps at most this many SACKed
+ * ranges above snd_una; when more arrive the highest is forgotten, which
+ * only makes the sender retransmit more, never less. */
+#define TCP_SCOREBOARD_MAX 16
+
+struct tcp_conn;
+
+/* A congestion control algorithm (tcp_cc.c: NewReno, tcp_cc_cubic.c: CUBIC).
+ * Slow start, fast retransmit and both loss recoveries (NewReno, RFC 6582,
+ * and SACK-based, RFC 6675) are shared; the algorithm decides only how
+ * cwnd grows in congestion avoidance and how far it falls on a loss. */
+struct tcp_cc_ops {
+    const char *name;
+    /* Forget the algorithm's own state (a new connection or algorithm). */
+    void (*reset)(struct tcp_conn *c);
+    /* cwnd >= ssthresh, outside recovery: acked new bytes arrived. */
+    void (*cong_avoid)(struct tcp_conn *c, uint32_t acked);
+    /* A congestion event (loss detected, or an RTO): record what the
+     * algorithm needs and return the new ssthresh in bytes. */
+    uint32_t (*on_loss)(struct tcp_conn *c, bool timeout);
+};
+extern const struct tcp_cc_ops tcp_cc_newreno_ops;
+extern const struct tcp_cc_ops tcp_cc_cubic_ops;
+/* The algorithm called name ("cubic", "reno", "newreno"), NULL if none. */
+const struct tcp_cc_ops *tcp_cc_find(const char *name);
+
+/* CUBIC's state (RFC 9438 4), windows in bytes. */
+struct tcp_cubic {
+    uint32_t w_max;                 /* window before the last reduction */
+    uint32_t cwnd_prior;            /* cwnd when ssthresh was last set */
+    uint32_t cwnd_epoch;            /* cwnd at the start of the epoch */
+    uint32_t w_est;                 /* the Reno-friendly estimate (4.3) */
+    uint32_t k_ms;                  /* K: time to reach w_max again, ms */
+    tapir_time_t t_epoch;           /* start of congestion avoidance, NEVER if none */
+    uint64_t acc_cwnd, acc_west;    /* fractional growth carried between ACKs */
+};
+
 struct tcp_conn {
     struct tapir_stack *s;
     enum tapir_tcp_state state;
@@ -108,12 +145,32 @@ struct tcp_conn {
     uint32_t backoff;               /* RTO doublings since the last progress */
     uint32_t retries;               /* consecutive RTO expiries */
 
-    /* Congestion control (RFC 5681, RFC 6582). */
+    /* Congestion control (RFC 5681, RFC 6582, RFC 6675, RFC 9438). */
     uint32_t cwnd, ssthresh;
     uint32_t dupacks;
     bool in_recovery;
-    uint32_t recover;
+    uint32_t recover;               /* RecoveryPoint: snd_max when recovery began */
     uint32_t bytes_acked_ca;        /* congestion-avoidance byte counter */
+    const struct tcp_cc_ops *cc;
+    struct tcp_cubic cubic;
+
+    /* Timestamps (RFC 7323 3-5), in ms ticks of the stack clock plus a
+     * per-connection offset. */
+    bool ts_ok;                     /* both SYNs carried TSopt */
+    bool ts_recent_valid;
+    uint32_t ts_offset;
+    uint32_t ts_recent;             /* TS.Recent */
+    tapir_time_t ts_recent_age;     /* when TS.Recent was last set */
+    uint32_t last_ack_sent;         /* Last.ACK.sent */
+
+    /* SACK (RFC 2018): as receiver, the ranges reported most recently first;
+     * as sender, the scoreboard of SACKed ranges above snd_una, sorted. */
+    bool sack_ok;                   /* both SYNs carried SACK-permitted */
+    uint8_t sack_recent_n;
+    uint8_t sb_n;
+    struct tcp_range sack_recent[TCP_SACK_MAX_BLOCKS];
+    struct tcp_range sb[TCP_SCOREBOARD_MAX];
+    uint32_t high_rxt;              /* HighRxt (RFC 6675): highest retransmitted + 1 */
 
     /* Timers. */
     tapir_time_t rto_at, delack_at, persist_at, keepalive_at, timewait_at;
@@ -222,13 +279,70 @@ void tcp_ring_idle_check(struct tcp_conn *c);
  * readable, or -ENOBUFS if an out-of-order piece could not be kept. */
 long tcp_reass_insert(struct tcp_conn *c, uint32_t seq, const uint8_t *data, uint32_t len);
 
-/* tcp_cc.c */
+/* tcp_cc.c: the shared machinery around the algorithm in c->cc. */
 void tcp_cc_init(struct tcp_conn *c);
-void tcp_cc_ack(struct tcp_conn *c, uint32_t acked);
 /* New data acknowledged up to ack; true on a NewReno partial ACK (resend now). */
 bool tcp_cc_newack(struct tcp_conn *c, uint32_t acked, uint32_t ack);
 /* A duplicate ACK arrived; true if the caller must retransmit snd_una now. */
 bool tcp_cc_dupack(struct tcp_conn *c);
 void tcp_cc_timeout(struct tcp_conn *c);
+/* Slow start (RFC 5681 3.1), shared by the algorithms. */
+void tcp_cc_slow_start(struct tcp_conn *c, uint32_t acked);
+/* FlightSize for ssthresh: what is in the network (RFC 5681 eq. (4)). */
+uint32_t tcp_cc_flight_size(const struct tcp_conn *c);
+uint32_t tcp_cube_root(uint64_t x);
+
+/* tcp_ts.c: timestamps (RFC 7323 3-5). */
+void tcp_ts_init(struct tcp_conn *c);
+uint32_t tcp_ts_now(const struct tcp_conn *c);
+/* The peer's SYN (or SYN,ACK) g: timestamps on if both offered. */
+void tcp_ts_negotiate(struct tcp_conn *c, const struct tcp_seg *g);
+/* PAWS (5.3 R1) and the TSopt-required rule (3.2), before the sequence
+ * check: false if the segment is dropped (an ACK is owed when the rule
+ * says so). */
+bool tcp_ts_accept(struct tcp_conn *c, const struct tcp_seg *g);
+/* An acceptable segment: update TS.Recent (4.3, 5.3 R3). */
+void tcp_ts_update_recent(struct tcp_conn *c, const struct tcp_seg *g);
+/* An ACK of new data: RTT sample from TSecr (4.1); true if one was taken. */
+bool tcp_ts_rtt(struct tcp_conn *c, const struct tcp_seg *g);
+/* Fill the TSopt of an outgoing segment (syn: the SYN or SYN,ACK). */
+void tcp_ts_fill(struct tcp_conn *c, struct tcp_seg *g, bool syn);
+
+/* tcp_sack.c: SACK (RFC 2018) and SACK-based loss recovery (RFC 6675). */
+void tcp_sack_negotiate(struct tcp_conn *c, const struct tcp_seg *g);
+/* Receiver: out-of-order data [start, end) arrived and was kept. */
+void tcp_sack_rcv_note(struct tcp_conn *c, uint32_t start, uint32_t end);
+/* Receiver: put the SACK blocks owed into g (at most max). */
+void tcp_sack_fill(struct tcp_conn *c, struct tcp_seg *g, uint8_t max);
+/* Sender: take g's SACK blocks into the scoreboard; true if they SACKed
+ * bytes not SACKed before. */
+bool tcp_sack_update(struct tcp_conn *c, const struct tcp_seg *g);
+/* Sender: snd_una moved, forget what it passed. */
+void tcp_sack_trim(struct tcp_conn *c);
+/* RFC 6675 4: IsLost(seq), SetPipe. */
+bool tcp_sack_is_lost(const struct tcp_conn *c, uint32_t seq);
+uint32_t tcp_sack_pipe(const struct tcp_conn *c);
+uint32_t tcp_sack_sacked_bytes(const struct tcp_conn *c);
+/* After an ACK on a SACK connection outside recovery: enter recovery if
+ * RFC 6675 5 says so (dupacks or IsLost(HighACK+1)); true if entered. */
+bool tcp_sack_maybe_enter_recovery(struct tcp_conn *c);
+/* In recovery: an ACK advanced snd_una; leave recovery past RecoveryPoint. */
+void tcp_sack_recovery_ack(struct tcp_conn *c);
+/* In recovery: send what pipe and cwnd allow, by NextSeg (RFC 6675 5 step C). */
+void tcp_sack_recovery_output(struct tcp_conn *c);
+/* An RTO: end recovery; after repeated timeouts forget the scoreboard (the
+ * receiver may have reneged, RFC 2018 8). */
+void tcp_sack_timeout(struct tcp_conn *c);
+/* Go-back-N after an RTO: if seq is SACKed, the first byte above it that is
+ * not; else seq. *limit: how far from there the segment may run. */
+uint32_t tcp_sack_skip(const struct tcp_conn *c, uint32_t seq, uint32_t *limit);
+
+/* tcp_output.c, for the recovery: send new data (at most one segment when
+ * one_segment) within min(cwnd - pipe, window); true if something went. */
+bool tcp_send_new_data(struct tcp_conn *c, uint32_t allowance, bool one_segment);
+/* The most payload a segment may carry now (MSS less per-segment options). */
+uint32_t tcp_seg_payload_max(const struct tcp_conn *c);
+/* Retransmit [seq, seq+len) (with the FIN if it is the last byte). */
+void tcp_retransmit(struct tcp_conn *c, uint32_t seq, uint32_t len);
 
 #endif

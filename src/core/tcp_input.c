@@ -51,6 +51,22 @@ static void apply_peer_mss(struct tcp_conn *c, const struct tcp_seg *g)
     c->rcv_mss = min_u32(c->adv_mss, peer > 64 ? peer : 64);
 }
 
+/* The options of the peer's SYN (or SYN,ACK): MSS, window scale,
+ * timestamps and SACK-permitted, each on only if both SYNs carried it.
+ * With timestamps every segment carries 12 option bytes, so the payload
+ * per segment shrinks by as much both ways (RFC 7323 3.2, RFC 9293 3.7.1). */
+static void apply_peer_options(struct tcp_conn *c, const struct tcp_seg *g)
+{
+    apply_peer_mss(c, g);
+    apply_peer_wscale(c, g);
+    tcp_ts_negotiate(c, g);
+    tcp_sack_negotiate(c, g);
+    if (c->ts_ok) {
+        c->snd_mss -= TCP_TS_OPT_LEN;
+        c->rcv_mss -= TCP_TS_OPT_LEN;
+    }
+}
+
 /* ---- LISTEN (3.10.7.2) --------------------------------------------------- */
 
 static void rcv_listen(struct tcp_conn *l, uint32_t lip, uint32_t rip, const struct tcp_seg *g,
@@ -101,6 +117,8 @@ static void rcv_listen(struct tcp_conn *l, uint32_t lip, uint32_t rip, const str
     c->sndbuf_max = l->sndbuf_max;
     c->rcvbuf_max = l->rcvbuf_max;
     c->adv_mss = l->adv_mss;
+    c->cc = l->cc;
+    c->cc->reset(c);
     if (tcp_table_hash(c) < 0) {
         tcp_conn_release(c);
         stack_drop(s, TAPIR_DROP_TCP_UNEXPECTED);
@@ -126,9 +144,9 @@ static void rcv_listen(struct tcp_conn *l, uint32_t lip, uint32_t rip, const str
     c->max_sndwnd = g->wnd;
     c->snd_wl1 = g->seq;
     c->snd_wl2 = c->iss;
-    apply_peer_mss(c, g);
     c->rcv_wscale = tcp_wscale_for(c->rcvbuf_max);
-    apply_peer_wscale(c, g);
+    tcp_ts_init(c);
+    apply_peer_options(c, g);
     tcp_cc_init(c);
     s->stats.tcp_passive_opens++;
     tcp_set_state(c, TAPIR_TCP_SYN_RECEIVED, "rcv SYN, snd SYN,ACK");
@@ -177,8 +195,7 @@ static void rcv_syn_sent(struct tcp_conn *c, const struct tcp_seg *g)
     c->irs = g->seq;
     c->rcv_nxt = g->seq + 1;
     c->rcv_adv = c->rcv_nxt;
-    apply_peer_mss(c, g);
-    apply_peer_wscale(c, g);
+    apply_peer_options(c, g);
     c->snd_wnd = g->wnd;
     c->max_sndwnd = g->wnd;
     c->snd_wl1 = g->seq;
@@ -268,6 +285,7 @@ static void rcv_text_and_fin(struct tcp_conn *c, uint32_t seq, const uint8_t *da
             fin = false;
         } else if (seq != before) {
             c->ack_now = true;      /* out of order: duplicate ACK at once (RFC 5681 4.2) */
+            tcp_sack_rcv_note(c, seq, seq + dlen);
         } else {
             c->bytes_received += (uint64_t)r;
             c->bytes_since_ack += (uint32_t)r;
@@ -298,16 +316,8 @@ static void retransmit_first(struct tcp_conn *c)
 {
     if (c->snd_una == c->iss)
         return;                 /* our SYN is not acknowledged: its own timer resends it */
-    uint32_t len = min_u32(c->sndbuf.len, c->snd_mss);
-    uint8_t flags = TCP_ACK;
-    if (len == 0 && c->fin_sent)
-        flags |= TCP_FIN;
-    else if (len == 0)
-        return;
     c->rtt_timing = false;
-    c->s->stats.tcp_retransmits++;
-    c->total_retrans++;
-    tcp_send_segment(c, c->snd_una, flags, len, false);
+    tcp_retransmit(c, c->snd_una, c->snd_mss);
     tcp_rto_arm(c);
 }
 
@@ -335,6 +345,9 @@ static bool rcv_ack(struct tcp_conn *c, const struct tcp_seg *g, uint32_t seq)
     }
     uint32_t wnd = seg_wnd(c, g);
     bool window_same = wnd == c->snd_wnd;
+    /* RFC 2018 / 6675: the scoreboard learns from every acceptable ACK,
+     * data-carrying ones included. */
+    bool sack_new = tcp_sack_update(c, g);
     if (seq_gt(g->ack, c->snd_una)) {
         uint32_t acked = g->ack - c->snd_una;
         uint32_t consumed = acked;
@@ -345,17 +358,27 @@ static bool rcv_ack(struct tcp_conn *c, const struct tcp_seg *g, uint32_t seq)
         tcp_ring_consume(&c->sndbuf, consumed);
         if (c->sndbuf.len == 0)
             tcp_ring_idle_check(c);
+        /* RTT: the timed segment gives the finest sample; otherwise the
+         * echoed timestamp gives one on every ACK of new data, also after
+         * a retransmission (RFC 7323 4.1: Karn's rule is not needed). */
         if (c->rtt_timing && seq_gt(g->ack, c->rtt_seq)) {
             tcp_rtt_sample(c, s->now - c->rtt_start);
             c->rtt_timing = false;
+        } else {
+            tcp_ts_rtt(c, g);
         }
         c->snd_una = g->ack;
+        tcp_sack_trim(c);
         if (seq_lt(c->snd_nxt, c->snd_una))
             c->snd_nxt = c->snd_una;
         c->retries = 0;
         c->backoff = 0;
         c->persist_backoff = 0;
-        bool partial = tcp_cc_newack(c, acked, g->ack);
+        bool partial = false;
+        if (c->sack_ok && c->in_recovery)
+            tcp_sack_recovery_ack(c);       /* cwnd stays ssthresh; pipe decides */
+        else
+            partial = tcp_cc_newack(c, acked, g->ack);
         if (c->snd_una == c->snd_max) {
             c->rto_at = TAPIR_TIME_NEVER;
             tcp_timer_sync(c);
@@ -364,6 +387,13 @@ static bool rcv_ack(struct tcp_conn *c, const struct tcp_seg *g, uint32_t seq)
         }
         if (partial)
             retransmit_first(c);
+        else if (c->sack_ok)
+            tcp_sack_maybe_enter_recovery(c);   /* IsLost(HighACK+1) after a cumulative ACK */
+    } else if (c->sack_ok && g->ack == c->snd_una && tcp_flight(c) > 0) {
+        /* RFC 6675 2: with SACK, a duplicate ACK is one that SACKs new data. */
+        if (sack_new && !c->in_recovery)
+            c->dupacks++;
+        tcp_sack_maybe_enter_recovery(c);
     } else if (g->ack == c->snd_una && tcp_flight(c) > 0 && g->len == 0 &&
                !(g->flags & (TCP_SYN | TCP_FIN)) && window_same) {
         if (tcp_cc_dupack(c))
@@ -413,6 +443,11 @@ static void rcv_synchronized(struct tcp_conn *c, const struct tcp_seg *g0)
         g->flags &= (uint8_t)~TCP_SYN;
     }
 
+    /* RFC 7323 5.3 R1: PAWS (and the TSopt-required rule) before the
+     * sequence number check. */
+    if (!tcp_ts_accept(c, g))
+        return;
+
     /* Step 1: sequence number check. */
     uint32_t seglen = tcp_seg_seqlen(g);
     uint32_t wnd = seq_gt(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
@@ -441,6 +476,9 @@ static void rcv_synchronized(struct tcp_conn *c, const struct tcp_seg *g0)
         c->ack_now = true;
         return;
     }
+
+    /* RFC 7323 5.3 R3, 4.3: remember the timestamp to echo. */
+    tcp_ts_update_recent(c, g);
 
     /* Trim to the window: only the new part is processed. */
     uint32_t seq = g->seq;

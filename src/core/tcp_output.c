@@ -115,16 +115,40 @@ static int emit(struct tapir_stack *s, uint32_t rip, const struct tcp_seg *g,
     return ipv4_output(s, rip, IPPROTO_TCP_NUM, b);
 }
 
+/* SACK blocks owed with an ACK: all the out-of-order ranges, up to what
+ * fits beside the other options (RFC 2018 3: 4 blocks, 3 with timestamps). */
+static uint8_t sack_blocks_owed(const struct tcp_conn *c)
+{
+    if (!c->sack_ok || c->ooo_n == 0 || !tcp_synchronized(c->state))
+        return 0;
+    uint8_t max = c->ts_ok ? 3 : TCP_SACK_MAX_BLOCKS;
+    return c->ooo_n < max ? c->ooo_n : max;
+}
+
+uint32_t tcp_seg_payload_max(const struct tcp_conn *c)
+{
+    /* snd_mss already leaves room for timestamps; SACK blocks, when an
+     * ACK carries them, take from the payload so the segment still fits
+     * the MSS (RFC 9293 3.7.1: options count against the segment). */
+    uint8_t n = sack_blocks_owed(c);
+    uint32_t opt = n ? 4u + 8u * n : 0u;
+    return c->snd_mss > opt + 8 ? c->snd_mss - opt : 8;
+}
+
 int tcp_send_segment(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t len, bool with_mss)
 {
+    bool syn = (flags & TCP_SYN) != 0;
     struct tcp_seg g = {
         .sport = c->lport, .dport = c->rport, .seq = seq, .flags = flags,
         .has_mss = with_mss, .mss = (uint16_t)c->adv_mss, .len = len,
         /* Window scale rides on the SYN; on a SYN,ACK only if the peer's SYN had it. */
         .has_ws = with_mss && (c->state == TAPIR_TCP_SYN_SENT || c->ws_ok), .ws = c->rcv_wscale,
     };
+    if (syn)
+        g.sack_perm = c->state == TAPIR_TCP_SYN_SENT ? c->s->cfg.tcp_sack : c->sack_ok;
     if (flags & TCP_ACK) {
         g.ack = c->rcv_nxt;
+        c->last_ack_sent = c->rcv_nxt;      /* RFC 7323 4.3 Last.ACK.sent */
         c->ack_now = false;
         c->bytes_since_ack = 0;
         if (c->delack_at != TAPIR_TIME_NEVER) {
@@ -132,7 +156,18 @@ int tcp_send_segment(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t l
             tcp_timer_sync(c);
         }
     }
-    g.wnd = tcp_window_to_advertise(c, (flags & TCP_SYN) != 0);
+    tcp_ts_fill(c, &g, syn);
+    if ((flags & TCP_ACK) && !syn) {
+        /* Blocks that fit both the option space and the MTU with this payload. */
+        uint8_t n = sack_blocks_owed(c);
+        uint32_t hl = tcp_hdr_len_for(&g);
+        uint32_t room = c->s->mtu > 20 + hl + len ? c->s->mtu - 20 - hl - len : 0;
+        if (room > TCP_MAX_HDR_LEN - hl)
+            room = TCP_MAX_HDR_LEN - hl;
+        uint8_t fit = room >= 12 ? (uint8_t)((room - 4) / 8) : 0;
+        tcp_sack_fill(c, &g, n < fit ? n : fit);
+    }
+    g.wnd = tcp_window_to_advertise(c, syn);
     uint32_t off = 0;
     if (len)
         off = seq - data_seq0(c);
@@ -161,6 +196,9 @@ void tcp_send_rst_for(struct tcp_conn *c)
 {
     /* RFC 9293 3.10.4 ABORT: <SEQ=SND.NXT><CTL=RST>. */
     struct tcp_seg g = {.sport = c->lport, .dport = c->rport, .seq = c->snd_max, .flags = TCP_RST};
+    /* RFC 7323 3.2: TSopt SHOULD be sent in a RST on a connection that uses it. */
+    if (tcp_synchronized(c->state))
+        tcp_ts_fill(c, &g, false);
     c->s->stats.tcp_rst_tx++;
     emit(c->s, c->rip, &g, NULL, 0);
 }
@@ -204,26 +242,43 @@ static bool fin_allowed(const struct tcp_conn *c)
             c->state == TAPIR_TCP_LAST_ACK);
 }
 
-/* Send what the window, cwnd, Nagle and SWS avoidance allow. */
-static bool send_data(struct tcp_conn *c)
+/* Send what the window, cwnd (or, in SACK recovery, the allowance cwnd -
+ * pipe), Nagle and SWS avoidance allow. After a timeout snd_nxt went back
+ * to snd_una (go-back-N); data SACKed since then is skipped. */
+static bool send_data(struct tcp_conn *c, bool recovery, uint32_t allowance, bool one_segment)
 {
     bool sent = false;
     for (;;) {
+        uint32_t limit = UINT32_MAX;
+        if (c->sb_n && seq_lt(c->snd_nxt, c->snd_max)) {
+            uint32_t next = tcp_sack_skip(c, c->snd_nxt, &limit);
+            if (next != c->snd_nxt) {
+                c->snd_nxt = seq_min(next, c->snd_max);
+                continue;
+            }
+        }
         uint32_t off = c->snd_nxt - c->snd_una;
         if (off > c->sndbuf.len)
             break;                          /* only the FIN is beyond: in flight */
         uint32_t avail = c->sndbuf.len - off;
-        uint32_t wnd = min_u32(c->snd_wnd, c->cwnd);
         uint32_t inflight = tcp_flight(c);
-        uint32_t usable = wnd > inflight ? wnd - inflight : 0;
-        uint32_t len = min_u32(min_u32(avail, c->snd_mss), usable);
+        uint32_t usable;
+        if (recovery) {
+            uint32_t room = c->snd_wnd > inflight ? c->snd_wnd - inflight : 0;
+            usable = min_u32(allowance, room);
+        } else {
+            uint32_t wnd = min_u32(c->snd_wnd, c->cwnd);
+            usable = wnd > inflight ? wnd - inflight : 0;
+        }
+        uint32_t seg_max = tcp_seg_payload_max(c);
+        uint32_t len = min_u32(min_u32(min_u32(avail, seg_max), usable), limit);
         bool fin = fin_allowed(c) && off + len == c->sndbuf.len;
         bool retrans = seq_lt(c->snd_nxt, c->snd_max);
         if (len == 0 && !fin)
             break;
         if (len == 0 && avail > 0)
             break;                          /* FIN must follow the data, which waits */
-        if (len > 0 && len < c->snd_mss && !retrans) {
+        if (len > 0 && len < seg_max && !retrans && len < limit) {
             bool quiet = c->nodelay || inflight == 0;   /* Nagle (RFC 896) */
             bool ok = (len == avail && quiet) ||
                       (c->max_sndwnd > 0 && len >= c->max_sndwnd / 2 && quiet);
@@ -259,10 +314,36 @@ static bool send_data(struct tcp_conn *c)
             c->persist_backoff = 0;
             tcp_timer_sync(c);
         }
-        if (fin)
+        if (fin || one_segment)
             break;
+        if (recovery)
+            allowance = allowance > len ? allowance - len : 0;
     }
     return sent;
+}
+
+bool tcp_send_new_data(struct tcp_conn *c, uint32_t allowance, bool one_segment)
+{
+    return send_data(c, true, allowance, one_segment);
+}
+
+void tcp_retransmit(struct tcp_conn *c, uint32_t seq, uint32_t len)
+{
+    if (!syn_acked(c))
+        return;                 /* the SYN has its own timer */
+    uint32_t data_end = c->snd_una + c->sndbuf.len;
+    uint32_t dlen = seq_lt(seq, data_end) ? min_u32(len, data_end - seq) : 0;
+    dlen = min_u32(dlen, tcp_seg_payload_max(c));
+    /* The FIN is the byte after the data: it goes when the range reaches it. */
+    bool fin = c->fin_sent && seq_geq(seq + len, data_end + 1) && seq + dlen == data_end;
+    if (dlen == 0 && !fin)
+        return;
+    uint8_t flags = TCP_ACK | (fin ? TCP_FIN : 0);
+    c->s->stats.tcp_retransmits++;
+    c->total_retrans++;
+    tcp_send_segment(c, seq, flags, dlen, false);
+    if (c->rto_at == TAPIR_TIME_NEVER)
+        tcp_rto_arm(c);
 }
 
 void tcp_output(struct tcp_conn *c)
@@ -287,7 +368,14 @@ void tcp_output(struct tcp_conn *c)
             tcp_send_ack(c);
         return;
     }
-    bool sent = send_data(c);
+    bool sent;
+    if (c->in_recovery && c->sack_ok) {
+        uint64_t before = c->s->stats.tcp_tx;
+        tcp_sack_recovery_output(c);
+        sent = c->s->stats.tcp_tx != before;
+    } else {
+        sent = send_data(c, false, 0, false);
+    }
     if (!sent && (c->ack_now || tcp_window_update_due(c)))
         tcp_send_ack(c);
     /* Persist (RFC 9293 3.8.6.1): data waits, nothing is in flight to bring

@@ -122,6 +122,7 @@ static void rto_expired(struct tcp_conn *c)
         tcp_conn_closed(c, err, "retransmission limit");
         return;
     }
+    s->stats.tcp_rto_expired++;
     c->retries++;
     c->backoff++;
     c->rtt_timing = false;          /* Karn: never time a retransmitted segment */

@@ -41,6 +41,26 @@ static int parse_options(const uint8_t *p, size_t len, struct tcp_seg *out)
             out->has_ws = true;
             /* RFC 7323 2.3: a shift above 14 is used as 14. */
             out->ws = p[i + 2] > TCP_WS_MAX ? TCP_WS_MAX : p[i + 2];
+        } else if (kind == TCP_OPT_SACK_PERM) {
+            if (olen != 2)
+                return -EINVAL;
+            out->sack_perm = true;
+        } else if (kind == TCP_OPT_TS) {
+            if (olen != 10)
+                return -EINVAL;
+            out->has_ts = true;
+            out->tsval = get_be32(p + i + 2);
+            out->tsecr = get_be32(p + i + 6);
+        } else if (kind == TCP_OPT_SACK) {
+            /* RFC 2018 3: 2 + 8n bytes, n blocks of left and right edge. */
+            if (olen < 10 || (olen - 2) % 8 != 0 || (olen - 2) / 8 > TCP_SACK_MAX_BLOCKS)
+                return -EINVAL;
+            uint8_t n = (uint8_t)((olen - 2) / 8);
+            for (uint8_t b = 0; b < n; b++) {
+                out->sack[b].start = get_be32(p + i + 2 + 8 * b);
+                out->sack[b].end = get_be32(p + i + 6 + 8 * b);
+            }
+            out->nsack = n;
         }
         i += olen;
     }
@@ -80,6 +100,10 @@ int tcp_parse(const uint8_t *seg, size_t len, uint32_t src, uint32_t dst,
     out->mss = 0;
     out->has_ws = false;
     out->ws = 0;
+    out->sack_perm = false;
+    out->has_ts = false;
+    out->tsval = out->tsecr = 0;
+    out->nsack = 0;
     if (parse_options(seg + TCP_HDR_LEN, hdr_len - TCP_HDR_LEN, out) < 0) {
         *why = TAPIR_DROP_TCP_BAD_OPTIONS;
         return -EINVAL;
@@ -91,7 +115,14 @@ int tcp_parse(const uint8_t *seg, size_t len, uint32_t src, uint32_t dst,
 
 uint32_t tcp_hdr_len_for(const struct tcp_seg *g)
 {
-    return TCP_HDR_LEN + (g->has_mss ? 4u : 0u) + (g->has_ws ? 4u : 0u);
+    uint32_t n = TCP_HDR_LEN + (g->has_mss ? 4u : 0u) + (g->has_ws ? 4u : 0u);
+    if (g->has_ts)
+        n += TCP_TS_OPT_LEN;
+    else if (g->sack_perm)
+        n += 4;
+    if (g->nsack)
+        n += 4u + 8u * g->nsack;
+    return n;
 }
 
 void tcp_write_header(uint8_t *h, const struct tcp_seg *g)
@@ -113,11 +144,40 @@ void tcp_write_header(uint8_t *h, const struct tcp_seg *g)
         put_be16(o + 2, g->mss);
         o += 4;
     }
+    /* Aligned as most stacks do, so the timestamps sit on a 4-byte
+     * boundary (RFC 7323 Appendix A); SACK-permitted takes the place of
+     * the two NOPs in front of them when both are sent. */
+    if (g->has_ts) {
+        o[0] = g->sack_perm ? TCP_OPT_SACK_PERM : TCP_OPT_NOP;
+        o[1] = g->sack_perm ? 2 : TCP_OPT_NOP;
+        o[2] = TCP_OPT_TS;
+        o[3] = 10;
+        put_be32(o + 4, g->tsval);
+        put_be32(o + 8, g->tsecr);
+        o += TCP_TS_OPT_LEN;
+    } else if (g->sack_perm) {
+        o[0] = TCP_OPT_NOP;
+        o[1] = TCP_OPT_NOP;
+        o[2] = TCP_OPT_SACK_PERM;
+        o[3] = 2;
+        o += 4;
+    }
     if (g->has_ws) {
         o[0] = TCP_OPT_NOP;
         o[1] = TCP_OPT_WS;
         o[2] = 3;
         o[3] = g->ws;
+        o += 4;
+    }
+    if (g->nsack) {
+        o[0] = TCP_OPT_NOP;
+        o[1] = TCP_OPT_NOP;
+        o[2] = TCP_OPT_SACK;
+        o[3] = (uint8_t)(2 + 8 * g->nsack);
+        for (uint8_t b = 0; b < g->nsack; b++) {
+            put_be32(o + 4 + 8 * b, g->sack[b].start);
+            put_be32(o + 8 + 8 * b, g->sack[b].end);
+        }
     }
 }
 

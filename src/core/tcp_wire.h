@@ -25,7 +25,12 @@
 #define TCP_OPT_NOP 1
 #define TCP_OPT_MSS 2
 #define TCP_OPT_WS 3             /* window scale, RFC 7323 2 */
+#define TCP_OPT_SACK_PERM 4      /* SACK-permitted, RFC 2018 2 */
+#define TCP_OPT_SACK 5           /* SACK blocks, RFC 2018 3 */
+#define TCP_OPT_TS 8             /* timestamps, RFC 7323 3 */
 #define TCP_WS_MAX 14
+#define TCP_TS_OPT_LEN 12        /* NOP NOP kind len TSval TSecr: per-segment cost */
+#define TCP_SACK_MAX_BLOCKS 4    /* 4 fit in 40 option bytes; 3 beside timestamps */
 
 /* A parsed segment: header fields in host order, options understood, and
  * the payload (pointing into the caller's buffer). */
@@ -39,6 +44,11 @@ struct tcp_seg {
     uint16_t mss;
     bool has_ws;
     uint8_t ws;             /* shift count, at most TCP_WS_MAX */
+    bool sack_perm;         /* SACK-permitted (meaningful on a SYN) */
+    bool has_ts;
+    uint32_t tsval, tsecr;
+    uint8_t nsack;          /* SACK blocks: [start, end) each, as sent */
+    struct { uint32_t start, end; } sack[TCP_SACK_MAX_BLOCKS];
     const uint8_t *data;
     uint32_t len;           /* payload bytes */
 };
@@ -54,7 +64,9 @@ static inline uint32_t tcp_seg_seqlen(const struct tcp_seg *g)
 int tcp_parse(const uint8_t *seg, size_t len, uint32_t src, uint32_t dst,
               struct tcp_seg *out, enum tapir_drop_reason *why);
 
-/* Header length the options of g need (20; +4 with MSS; +4 with WS). */
+/* Header length the options of g need (20; +4 with MSS; +4 with WS; +12
+ * with timestamps (SACK-permitted rides in their padding), else +4 for
+ * SACK-permitted alone; +4+8n for n SACK blocks). */
 uint32_t tcp_hdr_len_for(const struct tcp_seg *g);
 /* Write g's header (options included, checksum zero) into hdr, which has
  * tcp_hdr_len_for(g) bytes. */

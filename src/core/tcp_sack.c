@@ -1,0 +1,333 @@
+/* Selective acknowledgment (RFC 2018) and the conservative SACK-based loss
+ * recovery of RFC 6675.
+ *
+ * Receiver: SACK-permitted rides on the SYN; when out-of-order data is held
+ * (tcp_reass.c keeps up to 16 ranges), every ACK carries SACK blocks, the
+ * first naming the range that holds the segment that triggered it, then the
+ * ranges reported most recently (RFC 2018 4), as many as the option space
+ * allows (3 beside timestamps, else 4).
+ *
+ * Sender: a scoreboard of SACKed ranges above snd_una, sorted and bounded
+ * (TCP_SCOREBOARD_MAX). From it, IsLost() and SetPipe() of RFC 6675 4, and
+ * the recovery of RFC 6675 5: entered on the third duplicate ACK or when
+ * IsLost(HighACK+1); cwnd = ssthresh (from the congestion control
+ * algorithm); then, while cwnd - pipe >= SMSS, NextSeg(): lost holes first,
+ * then new data, then holes below the highest SACKed byte. The optional
+ * rescue retransmission (rule 4) is not done. D-SACK is not generated. */
+#include <string.h>
+
+#include "core/tcp_conn.h"
+
+#define TCP_DUPTHRESH 3u
+
+static inline uint32_t min_u32(uint32_t a, uint32_t b) { return a < b ? a : b; }
+
+void tcp_sack_negotiate(struct tcp_conn *c, const struct tcp_seg *g)
+{
+    c->sack_ok = c->s->cfg.tcp_sack && g->sack_perm;
+    c->sack_recent_n = 0;
+    c->sb_n = 0;
+}
+
+/* ---- receiver ------------------------------------------------------------ */
+
+/* The out-of-order range that holds seq now (ranges only grow and merge,
+ * and vanish once rcv_nxt reaches them), or -1. */
+static int ooo_holding(const struct tcp_conn *c, uint32_t seq)
+{
+    for (int i = 0; i < c->ooo_n; i++)
+        if (seq_in(seq, c->ooo[i].start, c->ooo[i].end))
+            return i;
+    return -1;
+}
+
+void tcp_sack_rcv_note(struct tcp_conn *c, uint32_t start, uint32_t end)
+{
+    if (!c->sack_ok)
+        return;
+    int newest = ooo_holding(c, start);
+    if (newest < 0)
+        return;
+    /* Most recent first; an older entry now inside the same range goes. */
+    struct tcp_range keep[TCP_SACK_MAX_BLOCKS];
+    uint8_t n = 0;
+    keep[n++] = (struct tcp_range){start, end};
+    for (uint8_t i = 0; i < c->sack_recent_n && n < TCP_SACK_MAX_BLOCKS; i++) {
+        int at = ooo_holding(c, c->sack_recent[i].start);
+        if (at >= 0 && at != newest)
+            keep[n++] = c->sack_recent[i];
+    }
+    memcpy(c->sack_recent, keep, n * sizeof keep[0]);
+    c->sack_recent_n = n;
+}
+
+void tcp_sack_fill(struct tcp_conn *c, struct tcp_seg *g, uint8_t max)
+{
+    if (!c->sack_ok || c->ooo_n == 0 || max == 0)
+        return;
+    bool used[TCP_OOO_RANGES] = {false};
+    uint8_t n = 0, kept = 0;
+    for (uint8_t i = 0; i < c->sack_recent_n; i++) {
+        int at = ooo_holding(c, c->sack_recent[i].start);
+        if (at < 0 || used[at])
+            continue;       /* delivered in order by now, or merged */
+        c->sack_recent[kept++] = c->sack_recent[i];
+        used[at] = true;
+        if (n < max) {
+            g->sack[n].start = c->ooo[at].start;
+            g->sack[n].end = c->ooo[at].end;
+            n++;
+        }
+    }
+    c->sack_recent_n = kept;
+    /* Room left: the other ranges held, highest first, so the sender
+     * learns about all of them over a few ACKs. */
+    for (int i = c->ooo_n - 1; i >= 0 && n < max; i--) {
+        if (used[i])
+            continue;
+        g->sack[n].start = c->ooo[i].start;
+        g->sack[n].end = c->ooo[i].end;
+        n++;
+    }
+    g->nsack = n;
+}
+
+/* ---- sender: the scoreboard --------------------------------------------- */
+
+static void sb_insert(struct tcp_conn *c, uint32_t start, uint32_t end)
+{
+    struct tcp_range tmp[TCP_SCOREBOARD_MAX + 1];
+    uint32_t n = 0;
+    bool placed = false;
+    for (uint32_t i = 0; i < c->sb_n; i++) {
+        if (!placed && seq_lt(start, c->sb[i].start)) {
+            tmp[n++] = (struct tcp_range){start, end};
+            placed = true;
+        }
+        tmp[n++] = c->sb[i];
+    }
+    if (!placed)
+        tmp[n++] = (struct tcp_range){start, end};
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (m > 0 && seq_leq(tmp[i].start, tmp[m - 1].end)) {
+            tmp[m - 1].end = seq_max(tmp[m - 1].end, tmp[i].end);
+            continue;
+        }
+        tmp[m++] = tmp[i];
+    }
+    if (m > TCP_SCOREBOARD_MAX)
+        m = TCP_SCOREBOARD_MAX;     /* forget the highest: see TCP_SCOREBOARD_MAX */
+    memcpy(c->sb, tmp, m * sizeof tmp[0]);
+    c->sb_n = (uint8_t)m;
+}
+
+uint32_t tcp_sack_sacked_bytes(const struct tcp_conn *c)
+{
+    uint32_t b = 0;
+    for (uint8_t i = 0; i < c->sb_n; i++)
+        b += c->sb[i].end - c->sb[i].start;
+    return b;
+}
+
+bool tcp_sack_update(struct tcp_conn *c, const struct tcp_seg *g)
+{
+    if (!c->sack_ok || g->nsack == 0)
+        return false;
+    uint32_t before = tcp_sack_sacked_bytes(c);
+    for (uint8_t i = 0; i < g->nsack; i++) {
+        uint32_t s = g->sack[i].start, e = g->sack[i].end;
+        /* Only blocks within what we sent and above what is acknowledged
+         * (a D-SACK or stale block below snd_una is ignored, RFC 2018 4). */
+        if (!seq_lt(s, e) || seq_leq(e, c->snd_una) || seq_gt(e, c->snd_max) || seq_gt(g->ack, s) ||
+            seq_lt(s, c->snd_una))
+            continue;
+        sb_insert(c, s, e);
+    }
+    return tcp_sack_sacked_bytes(c) > before;
+}
+
+void tcp_sack_trim(struct tcp_conn *c)
+{
+    uint8_t m = 0;
+    for (uint8_t i = 0; i < c->sb_n; i++) {
+        struct tcp_range r = c->sb[i];
+        if (seq_leq(r.end, c->snd_una))
+            continue;
+        if (seq_lt(r.start, c->snd_una))
+            r.start = c->snd_una;
+        c->sb[m++] = r;
+    }
+    c->sb_n = m;
+}
+
+/* Hole i (0..sb_n): the unSACKed bytes below range i (the last hole runs
+ * from the highest range to snd_max). */
+static void hole(const struct tcp_conn *c, uint8_t i, uint32_t *start, uint32_t *end)
+{
+    *start = i == 0 ? c->snd_una : c->sb[i - 1].end;
+    *end = i == c->sb_n ? c->snd_max : c->sb[i].start;
+}
+
+/* RFC 6675 4 IsLost() for every byte of hole i: what is SACKed above it is
+ * the same for all its bytes. */
+static bool hole_lost(const struct tcp_conn *c, uint8_t i)
+{
+    uint32_t bytes = 0, ranges = 0;
+    for (uint8_t k = i; k < c->sb_n; k++) {
+        bytes += c->sb[k].end - c->sb[k].start;
+        ranges++;
+    }
+    return ranges >= TCP_DUPTHRESH || bytes > (TCP_DUPTHRESH - 1) * c->snd_mss;
+}
+
+bool tcp_sack_is_lost(const struct tcp_conn *c, uint32_t seq)
+{
+    for (uint8_t i = 0; i <= c->sb_n; i++) {
+        uint32_t s, e;
+        hole(c, i, &s, &e);
+        if (seq_in(seq, s, e))
+            return hole_lost(c, i);
+    }
+    return false;           /* SACKed, or not in flight */
+}
+
+uint32_t tcp_sack_pipe(const struct tcp_conn *c)
+{
+    uint32_t pipe = 0;
+    uint32_t hr = seq_max(c->high_rxt, c->snd_una);
+    for (uint8_t i = 0; i <= c->sb_n; i++) {
+        uint32_t s, e;
+        hole(c, i, &s, &e);
+        if (!seq_lt(s, e))
+            continue;
+        if (!hole_lost(c, i))
+            pipe += e - s;                      /* (a) still in the network */
+        if (c->in_recovery && seq_lt(s, hr))
+            pipe += seq_min(e, hr) - s;         /* (b) retransmitted */
+    }
+    return pipe;
+}
+
+/* ---- sender: recovery ---------------------------------------------------- */
+
+/* NextSeg() rules 1 and 3: the first unSACKed byte at or above HighRxt in a
+ * hole that is lost (want_lost) or, for rule 3, in any hole below the
+ * highest SACKed byte. */
+static bool next_hole(const struct tcp_conn *c, bool want_lost, uint32_t *seq, uint32_t *len)
+{
+    uint32_t from = seq_max(c->high_rxt, c->snd_una);
+    uint8_t last = want_lost ? c->sb_n : (c->sb_n ? (uint8_t)(c->sb_n - 1) : 0);
+    if (!want_lost && c->sb_n == 0)
+        return false;
+    for (uint8_t i = 0; i <= last; i++) {
+        uint32_t s, e;
+        hole(c, i, &s, &e);
+        if (seq_leq(e, from))
+            continue;
+        if (seq_lt(s, from))
+            s = from;
+        if (!seq_lt(s, e))
+            continue;
+        if (want_lost && !hole_lost(c, i))
+            return false;   /* holes only get less lost going up */
+        *seq = s;
+        *len = min_u32(e - s, c->snd_mss);
+        return true;
+    }
+    return false;
+}
+
+static void retransmit_hole(struct tcp_conn *c, uint32_t seq, uint32_t len)
+{
+    c->s->stats.tcp_sack_retransmits++;
+    tcp_retransmit(c, seq, len);
+    c->high_rxt = seq + len;
+}
+
+bool tcp_sack_maybe_enter_recovery(struct tcp_conn *c)
+{
+    if (!c->sack_ok || c->in_recovery || !seq_gt(c->snd_una, c->iss) || c->snd_una == c->snd_max)
+        return false;
+    /* 5.1: after an RTO, no new recovery until HighACK reaches RecoveryPoint. */
+    if (seq_lt(c->snd_una, c->recover))
+        return false;
+    if (c->dupacks < TCP_DUPTHRESH && !tcp_sack_is_lost(c, c->snd_una))
+        return false;
+    /* Step 4: RecoveryPoint = HighData; ssthresh and cwnd from the
+     * algorithm (RFC 5681 eq. (4) for NewReno, beta for CUBIC). */
+    c->in_recovery = true;
+    c->recover = c->snd_max;
+    c->snd_nxt = c->snd_max;
+    c->ssthresh = c->cc->on_loss(c, false);
+    c->cwnd = c->ssthresh;
+    c->high_rxt = c->snd_una;
+    c->rtt_timing = false;          /* Karn for the one timed segment */
+    c->s->stats.tcp_fast_retransmits++;
+    c->s->stats.tcp_sack_recoveries++;
+    /* Step 4.3: the first segment presumed dropped goes now, whatever pipe. */
+    uint32_t s, e;
+    hole(c, 0, &s, &e);
+    if (seq_lt(s, e))
+        retransmit_hole(c, s, min_u32(e - s, c->snd_mss));
+    return true;
+}
+
+void tcp_sack_recovery_ack(struct tcp_conn *c)
+{
+    c->dupacks = 0;
+    /* (A): a cumulative ACK at or past RecoveryPoint ends recovery. */
+    if (seq_geq(c->snd_una, c->recover)) {
+        c->in_recovery = false;
+        c->cwnd = c->ssthresh;
+        c->bytes_acked_ca = 0;
+        return;
+    }
+    if (seq_lt(c->high_rxt, c->snd_una))
+        c->high_rxt = c->snd_una;
+}
+
+void tcp_sack_recovery_output(struct tcp_conn *c)
+{
+    /* Step (C): while cwnd - pipe >= 1 SMSS, send NextSeg(). Each pass
+     * sends one segment or stops, and the window bounds them. */
+    for (uint32_t guard = 0; guard < 4096; guard++) {
+        uint32_t pipe = tcp_sack_pipe(c);
+        if (pipe >= c->cwnd || c->cwnd - pipe < c->snd_mss)
+            break;
+        uint32_t seq, len;
+        if (next_hole(c, true, &seq, &len)) {
+            retransmit_hole(c, seq, len);
+            continue;
+        }
+        if (tcp_send_new_data(c, c->cwnd - pipe, true))
+            continue;
+        if (next_hole(c, false, &seq, &len)) {
+            retransmit_hole(c, seq, len);
+            continue;
+        }
+        break;
+    }
+}
+
+void tcp_sack_timeout(struct tcp_conn *c)
+{
+    /* RFC 2018 8: after a timeout the receiver may have reneged, so the
+     * SACKed marks are forgotten; SACKs arriving afterwards count again. */
+    c->sb_n = 0;
+    c->high_rxt = c->snd_una;
+}
+
+uint32_t tcp_sack_skip(const struct tcp_conn *c, uint32_t seq, uint32_t *limit)
+{
+    *limit = UINT32_MAX;
+    for (uint8_t i = 0; i < c->sb_n; i++) {
+        if (seq_lt(seq, c->sb[i].start)) {
+            *limit = c->sb[i].start - seq;
+            return seq;
+        }
+        if (seq_lt(seq, c->sb[i].end))
+            seq = c->sb[i].end;
+    }
+    return seq;
+}
