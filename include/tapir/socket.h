@@ -101,7 +101,8 @@ int tapir_getpeername(int fd, struct sockaddr *addr, socklen_t *addrlen);
  *   SO_RCVTIMEO, SO_SNDTIMEO; get only: SO_ERROR, SO_TYPE, SO_ACCEPTCONN,
  *   SO_DOMAIN, SO_PROTOCOL.
  * IPPROTO_TCP: TCP_NODELAY, TCP_MAXSEG (88..65535), TCP_KEEPIDLE (s),
- *   TCP_KEEPINTVL (s), TCP_KEEPCNT; get only: TAPIR_TCP_INFO.
+ *   TCP_KEEPINTVL (s), TCP_KEEPCNT, TCP_CONGESTION ("cubic" (the default),
+ *   "reno" or "newreno"; ENOENT for another name); get only: TAPIR_TCP_INFO.
  * SO_LINGER {1, 0}: close() resets the connection (RST). {1, n>0}: close()
  * waits up to n seconds for the queued data to be sent and acknowledged,
  * then returns 0 and the close goes on in the background (as Linux). */

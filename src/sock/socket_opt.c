@@ -118,11 +118,26 @@ static int set_socket_level(struct tsock *so, int optname, const void *optval, s
     return -ENOPROTOOPT;
 }
 
+/* TCP_CONGESTION takes a name, not an int: as Linux, at most 15 characters
+ * are read and the buffer need not be NUL-terminated. */
+static int set_congestion(struct tcp_conn *c, const void *optval, socklen_t optlen)
+{
+    char name[16];
+    if (!optval || optlen == 0)
+        return -EINVAL;
+    size_t n = optlen < sizeof name - 1 ? optlen : sizeof name - 1;
+    memcpy(name, optval, n);
+    name[n] = '\0';
+    return tcp_set_congestion(c, name);
+}
+
 static int set_tcp_level(struct tsock *so, int optname, const void *optval, socklen_t optlen)
 {
     struct sock_opts *o = &so->opts;
     struct tcp_conn *c = so->conn;
     int v, rc;
+    if (optname == TCP_CONGESTION)
+        return set_congestion(c, optval, optlen);
     switch (optname) {
     case TCP_NODELAY:
     case TCP_MAXSEG:
@@ -254,6 +269,13 @@ static int get_tcp_level(struct tsock *so, int optname, void *optval, socklen_t 
     case TAPIR_TCP_INFO:
         tcp_get_info(so->conn, &info);
         return put_val(optval, optlen, &info, sizeof info);
+    case TCP_CONGESTION: {
+        /* As Linux: the name, NUL-padded, truncated to the caller's length. */
+        char name[16] = {0};
+        const char *cc = tcp_get_congestion(so->conn);
+        strncpy(name, cc, sizeof name - 1);
+        return put_val(optval, optlen, name, sizeof name);
+    }
     }
     return -ENOPROTOOPT;
 }

@@ -484,6 +484,32 @@ END_TEST
 
 /* ---- names, options, info ------------------------------------------------- */
 
+START_TEST(congestion_control_is_chosen_per_socket)
+{
+    /* A fresh socket uses the stack default (CUBIC); TCP_CONGESTION picks
+     * NewReno for this socket only, and an unknown name is ENOENT as on Linux. */
+    int fd = tapir_socket(AF_INET, SOCK_STREAM, 0);
+    char name[16] = {0};
+    socklen_t len = sizeof name;
+    ck_assert_int_eq(tapir_getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, &len), 0);
+    ck_assert_str_eq(name, "cubic");
+    ck_assert_int_eq(tapir_setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, "reno", 4), 0);
+    len = sizeof name;
+    memset(name, 0, sizeof name);
+    ck_assert_int_eq(tapir_getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, &len), 0);
+    ck_assert_msg(strcmp(name, "reno") == 0 || strcmp(name, "newreno") == 0, "got %s", name);
+    errno = 0;
+    ck_assert_int_eq(tapir_setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, "vegas", 5), -1);
+    ck_assert_int_eq(errno, ENOENT);
+    int other = tapir_socket(AF_INET, SOCK_STREAM, 0);
+    len = sizeof name;
+    ck_assert_int_eq(tapir_getsockopt(other, IPPROTO_TCP, TCP_CONGESTION, name, &len), 0);
+    ck_assert_str_eq(name, "cubic");
+    ck_assert_int_eq(tapir_close(fd), 0);
+    ck_assert_int_eq(tapir_close(other), 0);
+}
+END_TEST
+
 START_TEST(names_and_options)
 {
     int c, s;
@@ -586,6 +612,7 @@ static Suite *suite(void)
     tcase_add_test(t, data_before_accept_is_kept);
     tcase_add_test(t, simultaneous_close_through_closing);
     tcase_add_test(t, names_and_options);
+    tcase_add_test(t, congestion_control_is_chosen_per_socket);
     tcase_add_test(t, descriptors_unique_across_stacks);
     suite_add_tcase(s, t);
     return s;
