@@ -32,7 +32,10 @@ void tapir_config_init(struct tapir_config *c)
     c->rto_max = TAPIR_SEC(60);
     c->tcp_max_retries = 15;
     c->tcp_syn_retries = 6;
-    c->delack_timeout = TAPIR_MSEC(200);
+    /* 40 ms as Linux (RFC 1122 4.2.3.2 allows up to 500 ms, RFC 9293 says
+     * 200 ms at most): below the 200 ms minimum RTO, so a lone segment whose
+     * ACK is delayed is not retransmitted before the ACK can arrive. */
+    c->delack_timeout = TAPIR_MSEC(40);
     c->keepalive_idle = TAPIR_SEC(7200);
     c->keepalive_intvl = TAPIR_SEC(75);
     c->keepalive_cnt = 9;

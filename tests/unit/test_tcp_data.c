@@ -252,18 +252,22 @@ START_TEST(out_of_order_memory_is_bounded)
 }
 END_TEST
 
-START_TEST(delayed_ack_after_200ms_for_one_segment)
+START_TEST(delayed_ack_after_the_configured_delay_for_one_segment)
 {
+    /* One segment alone is acknowledged exactly delack_timeout later
+     * (the default, 40 ms), not before. */
+    tapir_time_t delay = sc->s->cfg.delack_timeout;
+    ck_assert_uint_eq(delay, TAPIR_MSEC(40));
     tapir_time_t t0 = sc->now;
     tcp_script_send(sc, TCP_ACK, sc->peer_nxt, sc->our_nxt, 0, pattern, 100);
     sc->peer_nxt += 100;
     tcp_script_expect_none(sc);
-    tcp_script_advance(sc, TAPIR_MSEC(199));
+    tcp_script_advance(sc, delay - TAPIR_MSEC(1));
     tcp_script_expect_none(sc);
     tcp_script_advance(sc, TAPIR_MSEC(1));
     struct tcp_script_out o;
     tcp_script_expect(sc, TCP_ACK, sc->our_nxt, sc->peer_nxt, &o);
-    ck_assert_uint_eq(o.when - t0, TAPIR_MSEC(200));
+    ck_assert_uint_eq(o.when - t0, delay);
 }
 END_TEST
 
@@ -474,7 +478,7 @@ int main(void)
     tcase_add_test(t, out_of_order_segment_gets_immediate_dup_ack_then_delivered_in_order);
     tcase_add_test(t, duplicates_and_overlaps_are_trimmed);
     tcase_add_test(t, out_of_order_memory_is_bounded);
-    tcase_add_test(t, delayed_ack_after_200ms_for_one_segment);
+    tcase_add_test(t, delayed_ack_after_the_configured_delay_for_one_segment);
     tcase_add_test(t, ack_at_least_every_second_full_segment);
     tcase_add_test(t, three_dup_acks_trigger_fast_retransmit);
     tcase_add_test(t, newreno_partial_ack_retransmits_the_next_hole);

@@ -134,8 +134,14 @@ START_TEST(fin_is_retransmitted)
 }
 END_TEST
 
+/* The delay is a config field: at the 200 ms bound the issue names, the ACK
+ * goes out at exactly 200 ms. */
+static void delack_200ms(struct tapir_config *cfg) { cfg->delack_timeout = TAPIR_MSEC(200); }
+
 START_TEST(delayed_ack_fires_at_200ms)
 {
+    tcp_script_free(sc);
+    sc = tcp_script_new(delack_200ms);
     conn = tcp_script_passive_open(sc, PEER_ISS, NULL);
     tapir_time_t t0 = sc->now;
     tcp_script_send(sc, TCP_ACK, sc->peer_nxt, sc->our_nxt, 0, "x", 1);
@@ -144,6 +150,21 @@ START_TEST(delayed_ack_fires_at_200ms)
     struct tcp_script_out o;
     tcp_script_expect(sc, TCP_ACK, sc->our_nxt, sc->peer_nxt + 1, &o);
     ck_assert_uint_eq(o.when, t0 + TAPIR_MSEC(200));
+}
+END_TEST
+
+START_TEST(delayed_ack_default_stays_below_min_rto)
+{
+    /* With the defaults a delayed ACK (40 ms) always beats the sender's
+     * shortest retransmission timeout (200 ms). */
+    ck_assert_uint_lt(sc->s->cfg.delack_timeout, sc->s->cfg.rto_min);
+    conn = tcp_script_passive_open(sc, PEER_ISS, NULL);
+    tapir_time_t t0 = sc->now;
+    tcp_script_send(sc, TCP_ACK, sc->peer_nxt, sc->our_nxt, 0, "x", 1);
+    tcp_script_advance_to_next(sc, TAPIR_SEC(1));
+    struct tcp_script_out o;
+    tcp_script_expect(sc, TCP_ACK, sc->our_nxt, sc->peer_nxt + 1, &o);
+    ck_assert_uint_eq(o.when, t0 + TAPIR_MSEC(40));
 }
 END_TEST
 
@@ -333,6 +354,7 @@ int main(void)
     tcase_add_test(t, rtt_sample_sets_rto_and_karn_ignores_retransmissions);
     tcase_add_test(t, fin_is_retransmitted);
     tcase_add_test(t, delayed_ack_fires_at_200ms);
+    tcase_add_test(t, delayed_ack_default_stays_below_min_rto);
     tcase_add_test(t, persist_probes_a_zero_window_with_backoff);
     tcase_add_test(t, window_closing_with_data_in_flight_never_times_out);
     tcase_add_test(t, keepalive_probes_then_abort);
