@@ -252,6 +252,14 @@ void tapir_set_default_stack(tapir_stack *s);
 /* Copy the counters of s, taking its runtime lock when a thread drives it
  * (tapir_stack_get_stats does not lock). */
 void tapir_stack_snapshot_stats(tapir_stack *s, struct tapir_stats *out);
+/* Caller-driven mode (on by default): an application thread that blocks in
+ * read/recv/accept/connect/poll on a socket of s waits on the device itself
+ * and runs the core on its own thread, so a reply needs no hand-off from the
+ * stack thread (which stays the fallback for timers and for frames nobody
+ * waits for). spin_us: how long such a thread busy-polls the device before
+ * it sleeps (0: never; useful when the peer runs on another CPU).
+ * 0 or -EINVAL (s not started by tapir_stack_start). */
+int  tapir_stack_set_caller_drive(tapir_stack *s, bool on, unsigned spin_us);
 
 #ifdef __cplusplus
 }

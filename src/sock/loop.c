@@ -27,6 +27,9 @@
 
 /* Frames read per batch before timers get a turn. */
 #define LOOP_RX_BATCH 256
+/* How often the thread looks whether it must take the device back from
+ * application threads (a frame nobody waits for waits at most this long). */
+#define LOOP_PARK_CHECK_US 1000
 
 static void wait_until(struct runtime *rt, tapir_time_t deadline)
 {
@@ -70,7 +73,7 @@ static void device_failed(struct runtime *rt, long err)
 }
 
 /* Feed waiting frames to the core; with the lock held. */
-static void read_frames(struct runtime *rt)
+void loop_read_frames(struct runtime *rt)
 {
     if (rt->dev_failed)
         return;
@@ -86,6 +89,16 @@ static void read_frames(struct runtime *rt)
     }
 }
 
+void loop_park_device(struct runtime *rt, bool park)
+{
+    if (rt->dev_parked == park || rt->dev_failed || rt->dev->fd < 0)
+        return;
+    /* Level-triggered: re-watching a readable device wakes the thread at once. */
+    struct epoll_event ev = {.events = park ? 0 : EPOLLIN, .data.u32 = LOOP_EV_DEVICE};
+    if (epoll_ctl(rt->epfd, EPOLL_CTL_MOD, rt->dev->fd, &ev) == 0)
+        rt->dev_parked = park;
+}
+
 void *loop_thread_main(void *arg)
 {
     struct runtime *rt = arg;
@@ -95,11 +108,23 @@ void *loop_thread_main(void *arg)
     for (;;) {
         if (atomic_load(&rt->stopping))
             break;
-        read_frames(rt);
+        /* While an application thread drives the device (drive.c) this
+         * thread leaves it alone: it would only wake up with every frame and
+         * contend for the lock. It looks again every LOOP_PARK_CHECK_US and
+         * takes the device back as soon as nobody drives. */
+        if (rt->driving) {
+            loop_park_device(rt, true);
+        } else {
+            loop_park_device(rt, false);
+            loop_read_frames(rt);
+        }
         tapir_time_t now = runtime_now();
         if (tapir_stack_next_deadline(rt->stack) <= now)
             tapir_stack_poll(rt->stack, now);
         tapir_time_t deadline = tapir_stack_next_deadline(rt->stack);
+        if (rt->dev_parked && deadline > now + LOOP_PARK_CHECK_US)
+            deadline = now + LOOP_PARK_CHECK_US;
+        rt->thread_deadline = deadline;
         pthread_mutex_unlock(&rt->lock);
         wait_until(rt, deadline);
         pthread_mutex_lock(&rt->lock);

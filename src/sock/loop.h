@@ -23,10 +23,26 @@ struct runtime {
     uint8_t *rxbuf;             /* one frame, read by the thread */
     size_t rxcap;
     struct runtime *next;       /* registry of running stacks, start order */
+
+    /* Caller-driven mode (drive.c); all guarded by lock. */
+    bool caller_drive;          /* application threads may drive the device */
+    unsigned spin_us;           /* busy-poll before sleeping (0: none) */
+    bool driving;               /* an application thread drives right now */
+    pthread_t driver;           /* ... this one */
+    const unsigned *drive_watch;  /* ... waiting for this counter to change */
+    int drv_evfd;               /* wakes the driving thread (runtime_wake_driver) */
+    bool dev_parked;            /* the stack thread's epoll ignores the device */
+    unsigned cond_waiters;      /* callers asleep on a condition variable */
+    tapir_time_t thread_deadline;  /* what the stack thread sleeps until */
 };
 
 /* epoll tags of the two descriptors the thread watches. */
 enum { LOOP_EV_DEVICE = 1, LOOP_EV_KICK = 2 };
+
+/* Feed waiting frames to the core (lock held). */
+void loop_read_frames(struct runtime *rt);
+/* Make the stack thread's epoll ignore (park) or watch the device (lock held). */
+void loop_park_device(struct runtime *rt, bool park);
 
 /* The thread's body; arg is the struct runtime. */
 void *loop_thread_main(void *arg);

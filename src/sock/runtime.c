@@ -165,6 +165,8 @@ static void runtime_free(struct runtime *rt)
         close(rt->epfd);
     if (rt->evfd >= 0)
         close(rt->evfd);
+    if (rt->drv_evfd >= 0)
+        close(rt->drv_evfd);
     free(rt->rxbuf);
     pthread_mutex_destroy(&rt->lock);
     free(rt);
@@ -205,7 +207,8 @@ int tapir_stack_start(const struct tapir_config *cfg, struct tapir_dev *dev, tap
     struct runtime *rt = calloc(1, sizeof *rt);
     if (!rt)
         return -ENOMEM;
-    rt->epfd = rt->evfd = -1;
+    rt->epfd = rt->evfd = rt->drv_evfd = -1;
+    rt->caller_drive = true;        /* drive.c */
     rt->dev = dev;
     atomic_init(&rt->stopping, false);
     pthread_mutex_init(&rt->lock, NULL);
@@ -223,7 +226,8 @@ int tapir_stack_start(const struct tapir_config *cfg, struct tapir_dev *dev, tap
     if (err == 0) {
         rt->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         rt->epfd = epoll_create1(EPOLL_CLOEXEC);
-        if (rt->evfd < 0 || rt->epfd < 0)
+        rt->drv_evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (rt->evfd < 0 || rt->epfd < 0 || rt->drv_evfd < 0)
             err = -errno;
     }
     if (err == 0) {

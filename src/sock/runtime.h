@@ -22,6 +22,22 @@ void runtime_lock(tapir_stack *s);
 void runtime_unlock(tapir_stack *s);
 /* Wake the stack thread so it re-reads the core's next deadline. */
 void runtime_kick(tapir_stack *s);
+/* With the lock held: kick the stack thread only if the core's next deadline
+ * is now earlier than the one it sleeps until (a later one costs it at most
+ * one early wake-up), sparing a wake-up of the thread per API call. */
+void runtime_kick_if_earlier(tapir_stack *s);
+/* With the lock held: wait until *watch != seen, or deadline (monotonic us,
+ * UINT64_MAX: none), driving the device on this thread (caller-driven mode).
+ * 0 (changed, or may have: stopping), -EAGAIN at the deadline, -EBUSY when
+ * this thread cannot drive (off, another thread drives, no device fd ...):
+ * then wait on a condition variable as before, counted by
+ * runtime_cond_wait_begin/end. */
+int runtime_drive_wait(tapir_stack *s, const unsigned *watch, unsigned seen, uint64_t deadline);
+void runtime_cond_wait_begin(tapir_stack *s);
+void runtime_cond_wait_end(tapir_stack *s);
+/* With the lock held: *watch changed; if the thread driving the device waits
+ * for it (and is not the caller), wake it. */
+void runtime_wake_driver(tapir_stack *s, const unsigned *watch);
 /* Monotonic now in microseconds (CLOCK_MONOTONIC), the clock the thread uses. */
 tapir_time_t runtime_now(void);
 /* True once tapir_stack_stop() has begun: blocked callers must return. */

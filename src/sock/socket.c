@@ -40,6 +40,7 @@ void sock_wake(struct tsock *so)
     so->gen++;
     pthread_cond_broadcast(&so->wait_cv);
     pthread_mutex_unlock(&so->wait_mx);
+    runtime_wake_driver(so->stack, &so->gen);
     const uint64_t one = 1;
     for (struct poll_waiter *w = so->waiters; w; w = w->next) {
         /* A non-blocking eventfd: at worst the counter is already high. */
@@ -53,7 +54,12 @@ int sock_wait(struct tsock *so, uint64_t deadline)
     /* gen only changes with the runtime lock held, so reading it here and
      * waiting for a change after unlocking loses no wake-up. */
     unsigned gen = so->gen;
-    int rc = 0;
+    /* First choice: drive the device on this thread (drive.c). */
+    int rc = runtime_drive_wait(so->stack, &so->gen, gen, deadline);
+    if (rc != -EBUSY)
+        goto done;
+    rc = 0;
+    runtime_cond_wait_begin(so->stack);
     runtime_unlock(so->stack);
     pthread_mutex_lock(&so->wait_mx);
     while (so->gen == gen) {
@@ -72,6 +78,8 @@ int sock_wait(struct tsock *so, uint64_t deadline)
     }
     pthread_mutex_unlock(&so->wait_mx);
     sock_lock(so->stack);
+    runtime_cond_wait_end(so->stack);
+done:
     if (so->closed)
         return -EBADF;
     if (so->dead)
@@ -363,9 +371,9 @@ int sock_enter(int fd, struct tsock **out)
 void sock_leave(struct tsock *so, bool kick)
 {
     tapir_stack *s = so->stack;
-    runtime_unlock(s);
     if (kick)
-        runtime_kick(s);
+        runtime_kick_if_earlier(s);
+    runtime_unlock(s);
     sock_release(so);
 }
 
@@ -553,8 +561,8 @@ int tapir_close(int fd)
         }
         so->closed = true;
         sock_wake(so);             /* other threads blocked on it: EBADF */
+        runtime_kick_if_earlier(s);
         runtime_unlock(s);
-        runtime_kick(s);
     }
     pthread_mutex_lock(&table_mx);
     if (alive)

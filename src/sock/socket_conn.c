@@ -183,8 +183,8 @@ int tapir_accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
             addr_out(addr, addrlen, ip, port);
         break;
     }
+    runtime_kick_if_earlier(stack);
     runtime_unlock(stack);
-    runtime_kick(stack);
     if (rc < 0 && nso) {
         sock_unalloc(nso);
         nso = NULL;
@@ -242,7 +242,7 @@ int tapir_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
     if (rc != -EINPROGRESS)
         goto out;
     so->connecting = true;
-    runtime_kick(so->stack);
+    runtime_kick_if_earlier(so->stack);
     if (so->nonblock)
         goto out;
     uint64_t deadline = sock_deadline(so->opts.sndtimeo_us);

@@ -175,7 +175,7 @@ static long do_send(int fd, const struct iovec *iov, int iovcnt, int flags)
         }
         /* Let the thread send what is queued while we wait for room. */
         if (done > 0)
-            runtime_kick(so->stack);
+            runtime_kick_if_earlier(so->stack);
         int w = sock_wait(so, deadline);
         if (w < 0) {
             r = done > 0 ? done : w;

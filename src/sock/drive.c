@@ -1,0 +1,166 @@
+/* Caller-driven mode: an application thread that blocks on a socket drives
+ * the device itself.
+ *
+ * Without it a request/response round trip costs two thread hand-offs: the
+ * reply wakes the stack thread (epoll on the device), which feeds the core,
+ * whose notify callback signals the condition variable the application
+ * sleeps on. Here the blocked application thread instead sleeps in ppoll on
+ * the device's descriptor, and when a frame arrives reads it and runs the
+ * core on its own thread (with the runtime lock held, as the stack thread
+ * would): the reply is processed where it is wanted, with no hand-off.
+ *
+ * Rules (all state in struct runtime, guarded by its lock):
+ * - One driver at a time (rt->driving). Other blocked threads sleep on their
+ *   socket's condition variable as before; the driver's processing of frames
+ *   signals them through the notify callback like the stack thread's did.
+ * - The driver returns as soon as the counter it watches (its socket's gen)
+ *   changes. A change made by another thread (close, a timer run by the
+ *   stack thread, stop) wakes it through drv_evfd (runtime_wake_driver).
+ * - The driver runs the core's timers when due and sleeps at most until the
+ *   core's next deadline. The stack thread keeps running timers too, and
+ *   serves the device whenever nobody drives it: while a driver is active it
+ *   parks the device (loop_park_device) so it is not woken by every frame;
+ *   a driver that leaves while others sleep on condition variables gives
+ *   the device straight back to the stack thread.
+ * - Stop: the driver gives up when rt->stopping is set (the stop path wakes
+ *   every socket, and through drv_evfd the driver), or when the device fails.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/stack.h"
+#include "core/tcp_api.h"
+#include "sock/loop.h"
+#include "sock/runtime.h"
+
+#define DRIVE_FOREVER UINT64_MAX
+
+int tapir_stack_set_caller_drive(tapir_stack *s, bool on, unsigned spin_us)
+{
+    struct runtime *rt = runtime_of(s);
+    if (!rt)
+        return -EINVAL;
+    pthread_mutex_lock(&rt->lock);
+    rt->caller_drive = on;
+    rt->spin_us = spin_us > 1000000 ? 1000000 : spin_us;
+    pthread_mutex_unlock(&rt->lock);
+    return 0;
+}
+
+void runtime_kick_if_earlier(tapir_stack *s)
+{
+    struct runtime *rt = runtime_of(s);
+    if (rt && tapir_stack_next_deadline(s) < rt->thread_deadline)
+        runtime_kick(s);
+}
+
+void runtime_cond_wait_begin(tapir_stack *s)
+{
+    struct runtime *rt = runtime_of(s);
+    if (rt)
+        rt->cond_waiters++;
+}
+
+void runtime_cond_wait_end(tapir_stack *s)
+{
+    struct runtime *rt = runtime_of(s);
+    if (rt)
+        rt->cond_waiters--;
+}
+
+void runtime_wake_driver(tapir_stack *s, const unsigned *watch)
+{
+    struct runtime *rt = runtime_of(s);
+    if (!rt || !rt->driving || rt->drive_watch != watch ||
+        pthread_equal(rt->driver, pthread_self()))
+        return;
+    const uint64_t one = 1;
+    /* Non-blocking: EAGAIN means a wake-up is pending anyway. */
+    ssize_t n = write(rt->drv_evfd, &one, sizeof one);
+    (void)n;
+}
+
+/* Sleep (lock NOT held) until the device is readable, drv_evfd is written,
+ * or `until` (monotonic us). */
+static void drive_sleep(struct runtime *rt, tapir_time_t until, unsigned spin)
+{
+    struct pollfd fds[2] = {
+        { .fd = rt->dev->fd, .events = POLLIN },
+        { .fd = rt->drv_evfd, .events = POLLIN },
+    };
+    tapir_time_t now = runtime_now();
+    /* The spin: a bounded busy-poll of the device, so a reply that comes
+     * within spin_us is taken without going to sleep and being woken. */
+    if (spin) {
+        struct timespec zero = {0, 0};
+        tapir_time_t end = now + spin;
+        if (end > until)
+            end = until;
+        while (now < end) {
+            if (ppoll(fds, 2, &zero, NULL) != 0)
+                goto woken;
+            now = runtime_now();
+        }
+    }
+    if (until <= now)
+        return;
+    struct timespec ts, *tsp = NULL;
+    if (until != TAPIR_TIME_NEVER) {
+        tapir_time_t d = until - now;
+        ts.tv_sec = (time_t)(d / 1000000u);
+        ts.tv_nsec = (long)(d % 1000000u) * 1000;
+        tsp = &ts;
+    }
+    if (ppoll(fds, 2, tsp, NULL) <= 0)
+        return;
+woken:
+    if (fds[1].revents & POLLIN) {
+        uint64_t count;
+        ssize_t n = read(rt->drv_evfd, &count, sizeof count);
+        (void)n;        /* EAGAIN: someone else reset it; nothing lost */
+    }
+}
+
+int runtime_drive_wait(tapir_stack *s, const unsigned *watch, unsigned seen, uint64_t deadline)
+{
+    struct runtime *rt = runtime_of(s);
+    if (!rt || !rt->caller_drive || rt->driving || rt->dev_failed || rt->dev->fd < 0 ||
+        rt->drv_evfd < 0 || atomic_load(&rt->stopping))
+        return -EBUSY;
+    rt->driving = true;
+    rt->driver = pthread_self();
+    rt->drive_watch = watch;
+    int rc = 0;
+    for (;;) {
+        loop_read_frames(rt);
+        tapir_time_t now = runtime_now();
+        if (tapir_stack_next_deadline(s) <= now)
+            tapir_stack_poll(s, now);
+        if (*watch != seen || atomic_load(&rt->stopping) || rt->dev_failed)
+            break;
+        if (deadline != DRIVE_FOREVER && now >= deadline) {
+            rc = -EAGAIN;
+            break;
+        }
+        tapir_time_t until = tapir_stack_next_deadline(s);
+        if (deadline < until)
+            until = deadline;
+        unsigned spin = rt->spin_us;
+        pthread_mutex_unlock(&rt->lock);
+        drive_sleep(rt, until, spin);
+        pthread_mutex_lock(&rt->lock);
+        /* As sock_lock: API calls stamp with the core's clock. */
+        tcp_clock(s, runtime_now());
+    }
+    rt->driving = false;
+    rt->drive_watch = NULL;
+    /* Others sleep on condition variables and nobody drives now: the stack
+     * thread must serve the device for them at once, not at its next check. */
+    if (rt->cond_waiters > 0)
+        loop_park_device(rt, false);
+    runtime_kick_if_earlier(s);
+    return rc;
+}
