@@ -28,6 +28,8 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,6 +39,9 @@
 #include "sock/runtime.h"
 
 #define DRIVE_FOREVER UINT64_MAX
+/* Default spin before sleeping (adaptive, see spin_budget): about two
+ * cross-CPU wake-ups on a small VM. */
+#define DRIVE_SPIN_DEFAULT_US 50
 
 int tapir_stack_set_caller_drive(tapir_stack *s, bool on, unsigned spin_us)
 {
@@ -48,6 +53,20 @@ int tapir_stack_set_caller_drive(tapir_stack *s, bool on, unsigned spin_us)
     rt->spin_us = spin_us > 1000000 ? 1000000 : spin_us;
     pthread_mutex_unlock(&rt->lock);
     return 0;
+}
+
+void runtime_drive_defaults(struct runtime *rt)
+{
+    rt->caller_drive = true;
+    rt->spin_us = DRIVE_SPIN_DEFAULT_US;
+    const char *v = getenv("TAPIR_CALLER_DRIVE");
+    if (v && *v)
+        rt->caller_drive = strcmp(v, "0") != 0;
+    v = getenv("TAPIR_SPIN_US");
+    if (v && *v) {
+        unsigned long us = strtoul(v, NULL, 10);
+        rt->spin_us = us > 1000000 ? 1000000 : (unsigned)us;
+    }
 }
 
 void runtime_kick_if_earlier(tapir_stack *s)
@@ -84,29 +103,31 @@ void runtime_wake_driver(tapir_stack *s, const unsigned *watch)
 }
 
 /* Sleep (lock NOT held) until the device is readable, drv_evfd is written,
- * or `until` (monotonic us). */
-static void drive_sleep(struct runtime *rt, tapir_time_t until, unsigned spin)
+ * or `until` (monotonic us), after busy-polling the device for at most spin
+ * us. Returns true if the spin caught something. */
+static bool drive_sleep(struct runtime *rt, tapir_time_t until, unsigned spin)
 {
     struct pollfd fds[2] = {
         { .fd = rt->dev->fd, .events = POLLIN },
         { .fd = rt->drv_evfd, .events = POLLIN },
     };
     tapir_time_t now = runtime_now();
-    /* The spin: a bounded busy-poll of the device, so a reply that comes
-     * within spin_us is taken without going to sleep and being woken. */
+    bool caught = false;
     if (spin) {
         struct timespec zero = {0, 0};
         tapir_time_t end = now + spin;
         if (end > until)
             end = until;
         while (now < end) {
-            if (ppoll(fds, 2, &zero, NULL) != 0)
+            if (ppoll(fds, 2, &zero, NULL) > 0) {
+                caught = true;
                 goto woken;
+            }
             now = runtime_now();
         }
     }
     if (until <= now)
-        return;
+        return false;
     struct timespec ts, *tsp = NULL;
     if (until != TAPIR_TIME_NEVER) {
         tapir_time_t d = until - now;
@@ -115,13 +136,40 @@ static void drive_sleep(struct runtime *rt, tapir_time_t until, unsigned spin)
         tsp = &ts;
     }
     if (ppoll(fds, 2, tsp, NULL) <= 0)
-        return;
+        return false;
 woken:
     if (fds[1].revents & POLLIN) {
         uint64_t count;
         ssize_t n = read(rt->drv_evfd, &count, sizeof count);
         (void)n;        /* EAGAIN: someone else reset it; nothing lost */
     }
+    return caught;
+}
+
+/* How long to spin before this sleep (lock held). Adaptive: a spin only
+ * pays when the peer answers from another CPU; on the same CPU it cannot
+ * answer while we spin. After DRIVE_SPIN_MISSES spins in a row caught
+ * nothing, spin only once every DRIVE_SPIN_PROBE sleeps, to notice when
+ * spinning starts to pay again. */
+#define DRIVE_SPIN_MISSES 4
+#define DRIVE_SPIN_PROBE 128
+static unsigned spin_budget(struct runtime *rt)
+{
+    if (rt->spin_us == 0)
+        return 0;
+    if (rt->spin_misses < DRIVE_SPIN_MISSES)
+        return rt->spin_us;
+    return (++rt->spin_skips % DRIVE_SPIN_PROBE) == 0 ? rt->spin_us : 0;
+}
+
+static void spin_result(struct runtime *rt, unsigned spun, bool caught)
+{
+    if (!spun)
+        return;
+    if (caught)
+        rt->spin_misses = 0;
+    else if (rt->spin_misses < DRIVE_SPIN_MISSES)
+        rt->spin_misses++;
 }
 
 int runtime_drive_wait(tapir_stack *s, const unsigned *watch, unsigned seen, uint64_t deadline)
@@ -148,10 +196,11 @@ int runtime_drive_wait(tapir_stack *s, const unsigned *watch, unsigned seen, uin
         tapir_time_t until = tapir_stack_next_deadline(s);
         if (deadline < until)
             until = deadline;
-        unsigned spin = rt->spin_us;
+        unsigned spin = spin_budget(rt);
         pthread_mutex_unlock(&rt->lock);
-        drive_sleep(rt, until, spin);
+        bool caught = drive_sleep(rt, until, spin);
         pthread_mutex_lock(&rt->lock);
+        spin_result(rt, spin, caught);
         /* As sock_lock: API calls stamp with the core's clock. */
         tcp_clock(s, runtime_now());
     }

@@ -27,6 +27,8 @@ struct runtime {
     /* Caller-driven mode (drive.c); all guarded by lock. */
     bool caller_drive;          /* application threads may drive the device */
     unsigned spin_us;           /* busy-poll before sleeping (0: none) */
+    unsigned spin_misses;       /* spins in a row that caught nothing */
+    unsigned spin_skips;        /* sleeps without a spin since then */
     bool driving;               /* an application thread drives right now */
     pthread_t driver;           /* ... this one */
     const unsigned *drive_watch;  /* ... waiting for this counter to change */
@@ -43,6 +45,10 @@ enum { LOOP_EV_DEVICE = 1, LOOP_EV_KICK = 2 };
 void loop_read_frames(struct runtime *rt);
 /* Make the stack thread's epoll ignore (park) or watch the device (lock held). */
 void loop_park_device(struct runtime *rt, bool park);
+
+/* Caller-driven mode's defaults: on, no spin; the environment may override
+ * them (TAPIR_CALLER_DRIVE=0, TAPIR_SPIN_US=N) for tuning without a rebuild. */
+void runtime_drive_defaults(struct runtime *rt);
 
 /* The thread's body; arg is the struct runtime. */
 void *loop_thread_main(void *arg);

@@ -208,7 +208,7 @@ int tapir_stack_start(const struct tapir_config *cfg, struct tapir_dev *dev, tap
     if (!rt)
         return -ENOMEM;
     rt->epfd = rt->evfd = rt->drv_evfd = -1;
-    rt->caller_drive = true;        /* drive.c */
+    runtime_drive_defaults(rt);     /* drive.c */
     rt->dev = dev;
     atomic_init(&rt->stopping, false);
     pthread_mutex_init(&rt->lock, NULL);
