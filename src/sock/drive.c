@@ -76,6 +76,17 @@ void runtime_kick_if_earlier(tapir_stack *s)
         runtime_kick(s);
 }
 
+unsigned long runtime_drive_count(tapir_stack *s)
+{
+    struct runtime *rt = runtime_of(s);
+    if (!rt)
+        return 0;
+    pthread_mutex_lock(&rt->lock);
+    unsigned long n = rt->drive_count;
+    pthread_mutex_unlock(&rt->lock);
+    return n;
+}
+
 void runtime_cond_wait_begin(tapir_stack *s)
 {
     struct runtime *rt = runtime_of(s);
@@ -179,6 +190,7 @@ int runtime_drive_wait(tapir_stack *s, const unsigned *watch, unsigned seen, uin
         rt->drv_evfd < 0 || atomic_load(&rt->stopping))
         return -EBUSY;
     rt->driving = true;
+    rt->drive_count++;
     rt->driver = pthread_self();
     rt->drive_watch = watch;
     int rc = 0;

@@ -36,6 +36,7 @@ struct runtime {
     bool dev_parked;            /* the stack thread's epoll ignores the device */
     unsigned cond_waiters;      /* callers asleep on a condition variable */
     tapir_time_t thread_deadline;  /* what the stack thread sleeps until */
+    unsigned long drive_count;  /* waits that drove (runtime_drive_count) */
 };
 
 /* epoll tags of the two descriptors the thread watches. */

@@ -1,0 +1,320 @@
+/* Caller-driven mode (src/sock/drive.c): an application thread blocked on a
+ * socket drives the device itself. Correctness under threads: round trips
+ * driven by the caller (and the same with the mode off), many threads
+ * blocked at once (one drives, the others are woken by its processing),
+ * close and stop waking a driving reader, a receive timeout while driving,
+ * and frames nobody waits for (plus the delayed-ACK timer) still handled by
+ * the stack thread after a driver has left. */
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sock/runtime.h"
+#include "sock_env.h"
+
+static struct sock_env env;
+static void setup(void) { sockenv_start(&env, NULL); }
+static void teardown(void) { sockenv_stop(&env); }
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+/* Echo everything back until EOF or an error. */
+static void *echo_server(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char buf[4096];
+    for (;;) {
+        ssize_t n = tapir_read(fd, buf, sizeof buf);
+        if (n <= 0)
+            break;
+        if (tapir_write(fd, buf, (size_t)n) != n)
+            break;
+    }
+    return NULL;
+}
+
+/* rounds 64-byte request/response round trips on c; 0 if all came back right. */
+static int round_trips(int c, int rounds)
+{
+    unsigned char req[64], rsp[64];
+    for (int i = 0; i < rounds; i++) {
+        for (size_t k = 0; k < sizeof req; k++)
+            req[k] = (unsigned char)(i * 31 + k);
+        if (tapir_write(c, req, sizeof req) != (ssize_t)sizeof req)
+            return -1;
+        size_t got = 0;
+        while (got < sizeof rsp) {
+            ssize_t n = tapir_read(c, rsp + got, sizeof rsp - got);
+            if (n <= 0)
+                return -2;
+            got += (size_t)n;
+        }
+        if (memcmp(req, rsp, sizeof req) != 0)
+            return -3;
+    }
+    return 0;
+}
+
+static void rr_with_mode(bool caller_drive)
+{
+    ck_assert_int_eq(tapir_stack_set_caller_drive(env.a, caller_drive, 0), 0);
+    ck_assert_int_eq(tapir_stack_set_caller_drive(env.b, caller_drive, 0), 0);
+    int c, s;
+    sockenv_pair(&env, 7200, &c, &s, NULL);
+    pthread_t t;
+    pthread_create(&t, NULL, echo_server, (void *)(intptr_t)s);
+    unsigned long before = runtime_drive_count(env.a);
+    ck_assert_int_eq(round_trips(c, 300), 0);
+    unsigned long drove = runtime_drive_count(env.a) - before;
+    ck_assert_int_eq(tapir_close(c), 0);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(tapir_close(s), 0);
+    if (caller_drive)
+        /* Every read waits for the echo: nearly all of them drive. */
+        ck_assert_msg(drove >= 150, "only %lu of 300 waits drove the device", drove);
+    else
+        ck_assert_msg(drove == 0, "%lu waits drove with the mode off", drove);
+}
+
+START_TEST(round_trips_driven_by_the_caller)
+{
+    rr_with_mode(true);
+}
+END_TEST
+
+START_TEST(round_trips_with_caller_drive_off)
+{
+    rr_with_mode(false);
+}
+END_TEST
+
+/* ---- many blocked readers ---- */
+
+#define READERS 6
+#define ROUNDS 40
+
+struct reader {
+    int fd;
+    int ok;
+    char why[96];
+};
+
+/* Read ROUNDS messages of 32 bytes, each filled with its round number. */
+static void *blocked_reader(void *arg)
+{
+    struct reader *r = arg;
+    r->ok = 0;
+    for (int i = 0; i < ROUNDS; i++) {
+        unsigned char buf[32];
+        size_t got = 0;
+        while (got < sizeof buf) {
+            ssize_t n = tapir_read(r->fd, buf + got, sizeof buf - got);
+            if (n <= 0) {
+                snprintf(r->why, sizeof r->why, "round %d: read %zd (%s)", i, n, strerror(errno));
+                return NULL;
+            }
+            got += (size_t)n;
+        }
+        for (size_t k = 0; k < sizeof buf; k++)
+            if (buf[k] != (unsigned char)i) {
+                snprintf(r->why, sizeof r->why, "round %d: byte %zu is %u", i, k, buf[k]);
+                return NULL;
+            }
+    }
+    r->ok = 1;
+    return NULL;
+}
+
+START_TEST(many_blocked_readers_all_woken)
+{
+    int l = sockenv_listen(env.b, 7201);
+    int cl[READERS], sv[READERS];
+    struct reader rd[READERS];
+    pthread_t t[READERS];
+    for (int i = 0; i < READERS; i++) {
+        cl[i] = tapir_socket_on(env.a, AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in to = sockenv_addr("10.0.0.3", 7201);
+        ck_assert_int_eq(tapir_connect(cl[i], (struct sockaddr *)&to, sizeof to), 0);
+        sv[i] = tapir_accept(l, NULL, NULL);
+        ck_assert_int_ge(sv[i], TAPIR_FD_BASE);
+        rd[i].fd = cl[i];
+        pthread_create(&t[i], NULL, blocked_reader, &rd[i]);
+    }
+    /* Each round, write to the connections in a shifting order, so the one
+     * whose data comes first is sometimes the driver and sometimes not. */
+    for (int i = 0; i < ROUNDS; i++) {
+        unsigned char msg[32];
+        memset(msg, i, sizeof msg);
+        for (int k = 0; k < READERS; k++) {
+            int j = (k + i) % READERS;
+            ck_assert_int_eq(tapir_write(sv[j], msg, sizeof msg), (ssize_t)sizeof msg);
+        }
+        if (i % 8 == 0)
+            sleep_ms(2);      /* let every reader block again now and then */
+    }
+    for (int i = 0; i < READERS; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_msg(rd[i].ok, "reader %d: %s", i, rd[i].why);
+        tapir_close(cl[i]);
+        tapir_close(sv[i]);
+    }
+    tapir_close(l);
+    ck_assert_uint_gt(runtime_drive_count(env.a), 0);
+}
+END_TEST
+
+/* ---- close, stop and timeouts wake a driving reader ---- */
+
+struct blocked {
+    int fd;
+    ssize_t n;
+    int err;
+    atomic_bool done;
+};
+
+static void *read_once(void *arg)
+{
+    struct blocked *b = arg;
+    char c;
+    b->n = tapir_read(b->fd, &c, 1);
+    b->err = errno;
+    atomic_store(&b->done, true);
+    return NULL;
+}
+
+/* Start a reader on fd and wait until it drives the device of stack s. */
+static void start_driving_reader(struct blocked *b, int fd, tapir_stack *s, pthread_t *t)
+{
+    unsigned long before = runtime_drive_count(s);
+    b->fd = fd;
+    atomic_init(&b->done, false);
+    pthread_create(t, NULL, read_once, b);
+    for (int i = 0; i < 500 && runtime_drive_count(s) == before; i++)
+        sleep_ms(1);
+    ck_assert_msg(runtime_drive_count(s) > before, "the reader never drove the device");
+    sleep_ms(20);
+    ck_assert(!atomic_load(&b->done));
+}
+
+/* Wait (at most 2 s) for the reader to return. */
+static void join_within(struct blocked *b, pthread_t t)
+{
+    for (int i = 0; i < 2000 && !atomic_load(&b->done); i++)
+        sleep_ms(1);
+    ck_assert_msg(atomic_load(&b->done), "the driving reader was not woken");
+    pthread_join(t, NULL);
+}
+
+START_TEST(close_wakes_the_driver)
+{
+    int c, s;
+    sockenv_pair(&env, 7202, &c, &s, NULL);
+    struct blocked b;
+    pthread_t t;
+    start_driving_reader(&b, c, env.a, &t);
+    ck_assert_int_eq(tapir_close(c), 0);
+    join_within(&b, t);
+    ck_assert_int_eq(b.n, -1);
+    ck_assert_int_eq(b.err, EBADF);
+    tapir_close(s);
+}
+END_TEST
+
+START_TEST(stop_wakes_the_driver)
+{
+    int c, s;
+    sockenv_pair(&env, 7203, &c, &s, NULL);
+    struct blocked b;
+    pthread_t t;
+    start_driving_reader(&b, c, env.a, &t);
+    tapir_stack_stop(env.a);
+    env.a = NULL;
+    join_within(&b, t);
+    ck_assert_int_eq(b.n, -1);
+    ck_assert_int_eq(b.err, ECONNABORTED);
+    tapir_close(c);
+    tapir_close(s);
+}
+END_TEST
+
+START_TEST(receive_timeout_while_driving)
+{
+    int c, s;
+    sockenv_pair(&env, 7204, &c, &s, NULL);
+    struct timeval tv = { .tv_sec = 0, .tv_usec = 150000 };
+    ck_assert_int_eq(tapir_setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+    unsigned long before = runtime_drive_count(env.a);
+    uint64_t t0 = sockenv_ms();
+    char x;
+    ck_assert_int_eq(tapir_read(c, &x, 1), -1);
+    ck_assert_int_eq(errno, EAGAIN);
+    uint64_t took = sockenv_ms() - t0;
+    ck_assert_msg(took >= 145 && took < 1000, "timed out after %llu ms", (unsigned long long)took);
+    ck_assert_uint_gt(runtime_drive_count(env.a), before);
+    tapir_close(c);
+    tapir_close(s);
+}
+END_TEST
+
+/* After a driver leaves, nobody waits: the stack thread must take the device
+ * back (within its park check) and handle what arrives, including the delayed
+ * ACK timer for it. Seen from B: its data is acknowledged with nobody on A
+ * reading, and A has the bytes queued. */
+START_TEST(frames_nobody_waits_for_are_handled)
+{
+    int c, s;
+    sockenv_pair(&env, 7205, &c, &s, NULL);
+    pthread_t t;
+    pthread_create(&t, NULL, echo_server, (void *)(intptr_t)s);
+    ck_assert_int_eq(round_trips(c, 20), 0);    /* A's reader drove, then left */
+    /* Now B's echo server sends without anyone on A reading. */
+    char big[3000];
+    memset(big, 'z', sizeof big);
+    ck_assert_int_eq(tapir_write(c, big, sizeof big), (ssize_t)sizeof big);  /* echoed back */
+    sleep_ms(300);       /* > park check (1 ms) + delayed ACK (40 ms) */
+    struct tapir_tcp_info info;
+    socklen_t len = sizeof info;
+    ck_assert_int_eq(tapir_getsockopt(s, IPPROTO_TCP, TAPIR_TCP_INFO, &info, &len), 0);
+    ck_assert_msg(info.unacked == 0, "B still has %u bytes unacknowledged", info.unacked);
+    char got[3000];
+    ck_assert_int_eq(tapir_recv(c, got, sizeof got, MSG_DONTWAIT), (ssize_t)sizeof big);
+    tapir_close(c);
+    pthread_join(t, NULL);
+    tapir_close(s);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("socket_inline");
+    TCase *t = tcase_create("inline");
+    tcase_add_checked_fixture(t, setup, teardown);
+    tcase_set_timeout(t, 60);
+    tcase_add_test(t, round_trips_driven_by_the_caller);
+    tcase_add_test(t, round_trips_with_caller_drive_off);
+    tcase_add_test(t, many_blocked_readers_all_woken);
+    tcase_add_test(t, close_wakes_the_driver);
+    tcase_add_test(t, stop_wakes_the_driver);
+    tcase_add_test(t, receive_timeout_while_driving);
+    tcase_add_test(t, frames_nobody_waits_for_are_handled);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
