@@ -113,32 +113,34 @@ void runtime_wake_driver(tapir_stack *s, const unsigned *watch)
     (void)n;
 }
 
+/* What ended a sleep. */
+enum { DRIVE_SLEPT, DRIVE_SPIN_CAUGHT = 1, DRIVE_CALLER_FD = 2 };
+
 /* Sleep (lock NOT held) until the device is readable, drv_evfd is written,
- * or `until` (monotonic us), after busy-polling the device for at most spin
- * us. Returns true if the spin caught something. */
-static bool drive_sleep(struct runtime *rt, tapir_time_t until, unsigned spin)
+ * one of the caller's fds[2..nfds) is ready, or `until` (monotonic us),
+ * after busy-polling for at most spin us. */
+static int drive_sleep(struct runtime *rt, tapir_time_t until, unsigned spin,
+                       struct pollfd *fds, nfds_t nfds)
 {
-    struct pollfd fds[2] = {
-        { .fd = rt->dev->fd, .events = POLLIN },
-        { .fd = rt->drv_evfd, .events = POLLIN },
-    };
+    fds[0] = (struct pollfd){ .fd = rt->dev->fd, .events = POLLIN };
+    fds[1] = (struct pollfd){ .fd = rt->drv_evfd, .events = POLLIN };
     tapir_time_t now = runtime_now();
-    bool caught = false;
+    int how = DRIVE_SLEPT;
     if (spin) {
         struct timespec zero = {0, 0};
         tapir_time_t end = now + spin;
         if (end > until)
             end = until;
         while (now < end) {
-            if (ppoll(fds, 2, &zero, NULL) > 0) {
-                caught = true;
+            if (ppoll(fds, nfds, &zero, NULL) > 0) {
+                how = DRIVE_SPIN_CAUGHT;
                 goto woken;
             }
             now = runtime_now();
         }
     }
     if (until <= now)
-        return false;
+        return how;
     struct timespec ts, *tsp = NULL;
     if (until != TAPIR_TIME_NEVER) {
         tapir_time_t d = until - now;
@@ -146,15 +148,18 @@ static bool drive_sleep(struct runtime *rt, tapir_time_t until, unsigned spin)
         ts.tv_nsec = (long)(d % 1000000u) * 1000;
         tsp = &ts;
     }
-    if (ppoll(fds, 2, tsp, NULL) <= 0)
-        return false;
+    if (ppoll(fds, nfds, tsp, NULL) <= 0)
+        return how;
 woken:
     if (fds[1].revents & POLLIN) {
         uint64_t count;
         ssize_t n = read(rt->drv_evfd, &count, sizeof count);
         (void)n;        /* EAGAIN: someone else reset it; nothing lost */
     }
-    return caught;
+    for (nfds_t i = 2; i < nfds; i++)
+        if (fds[i].revents)
+            how |= DRIVE_CALLER_FD;
+    return how;
 }
 
 /* How long to spin before this sleep (lock held). Adaptive: a spin only
@@ -183,11 +188,25 @@ static void spin_result(struct runtime *rt, unsigned spun, bool caught)
         rt->spin_misses++;
 }
 
+bool runtime_driver_is_self(tapir_stack *s, const unsigned *watch)
+{
+    struct runtime *rt = runtime_of(s);
+    return rt && rt->driving && rt->drive_watch == watch &&
+           pthread_equal(rt->driver, pthread_self());
+}
+
 int runtime_drive_wait(tapir_stack *s, const unsigned *watch, unsigned seen, uint64_t deadline)
+{
+    struct pollfd fds[2];
+    return runtime_drive_wait_fds(s, watch, seen, deadline, fds, 2);
+}
+
+int runtime_drive_wait_fds(tapir_stack *s, const unsigned *watch, unsigned seen,
+                           uint64_t deadline, struct pollfd *fds, unsigned long nfds)
 {
     struct runtime *rt = runtime_of(s);
     if (!rt || !rt->caller_drive || rt->driving || rt->dev_failed || rt->dev->fd < 0 ||
-        rt->drv_evfd < 0 || atomic_load(&rt->stopping))
+        rt->drv_evfd < 0 || atomic_load(&rt->stopping) || nfds < 2)
         return -EBUSY;
     rt->driving = true;
     rt->drive_count++;
@@ -210,11 +229,15 @@ int runtime_drive_wait(tapir_stack *s, const unsigned *watch, unsigned seen, uin
             until = deadline;
         unsigned spin = spin_budget(rt);
         pthread_mutex_unlock(&rt->lock);
-        bool caught = drive_sleep(rt, until, spin);
+        int how = drive_sleep(rt, until, spin, fds, (nfds_t)nfds);
         pthread_mutex_lock(&rt->lock);
-        spin_result(rt, spin, caught);
+        spin_result(rt, spin, how & DRIVE_SPIN_CAUGHT);
         /* As sock_lock: API calls stamp with the core's clock. */
         tcp_clock(s, runtime_now());
+        if (how & DRIVE_CALLER_FD) {
+            loop_read_frames(rt);      /* take what came with it, then report */
+            break;
+        }
     }
     rt->driving = false;
     rt->drive_watch = NULL;

@@ -32,7 +32,17 @@ void runtime_kick_if_earlier(tapir_stack *s);
  * this thread cannot drive (off, another thread drives, no device fd ...):
  * then wait on a condition variable as before, counted by
  * runtime_cond_wait_begin/end. */
+struct pollfd;
 int runtime_drive_wait(tapir_stack *s, const unsigned *watch, unsigned seen, uint64_t deadline);
+/* The same, also returning (0) when one of the caller's descriptors is ready:
+ * fds[0] and fds[1] are the runtime's to fill, fds[2..nfds) the caller's
+ * (tapir_poll's kernel descriptors); their revents are left as ppoll set
+ * them. */
+int runtime_drive_wait_fds(tapir_stack *s, const unsigned *watch, unsigned seen,
+                           uint64_t deadline, struct pollfd *fds, unsigned long nfds);
+/* With the lock held: true if the calling thread drives s's device waiting
+ * for *watch (so a change of *watch needs no other wake-up). */
+bool runtime_driver_is_self(tapir_stack *s, const unsigned *watch);
 void runtime_cond_wait_begin(tapir_stack *s);
 void runtime_cond_wait_end(tapir_stack *s);
 /* With the lock held: *watch changed; if the thread driving the device waits

@@ -43,6 +43,13 @@ void sock_wake(struct tsock *so)
     runtime_wake_driver(so->stack, &so->gen);
     const uint64_t one = 1;
     for (struct poll_waiter *w = so->waiters; w; w = w->next) {
+        if (w->hits) {
+            (*w->hits)++;
+            /* The poll driving the device on this very thread sees it. */
+            if (runtime_driver_is_self(so->stack, w->hits))
+                continue;
+            runtime_wake_driver(so->stack, w->hits);
+        }
         /* A non-blocking eventfd: at worst the counter is already high. */
         ssize_t n = write(w->efd, &one, sizeof one);
         (void)n;

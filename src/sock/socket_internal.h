@@ -45,6 +45,7 @@ struct sock_stack {
  * to efd so the real poll(2) over kernel descriptors wakes up. */
 struct poll_waiter {
     int efd;
+    unsigned *hits;        /* bumped at every wake (runtime lock); may be NULL */
     struct poll_waiter *next, **pprev;   /* in tsock.waiters; pprev NULL: unlinked */
 };
 

@@ -7,6 +7,7 @@
  * stack's lock after every wake-up.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -93,6 +94,11 @@ int tapir_poll(struct pollfd *fds, nfds_t nfds, int timeout)
     struct poll_slot *slots = calloc(nfds ? nfds : 1, sizeof *slots);
     /* kernel descriptors (in order) and the eventfd last */
     struct pollfd *kfds = calloc(nfds + 1, sizeof *kfds);
+    /* for driving: the runtime's two descriptors, then the kernel ones */
+    struct pollfd *dfds = NULL;
+    tapir_stack *drive_stack = NULL;   /* the one stack of every tapir socket */
+    bool one_stack = true;
+    unsigned hits = 0;                 /* wakes of our sockets (its lock) */
     nfds_t *kidx = calloc(nfds + 1, sizeof *kidx);
     int efd = -1, rc = 0;
     if (!slots || !kfds || !kidx) {
@@ -132,18 +138,49 @@ int tapir_poll(struct pollfd *fds, nfds_t nfds, int timeout)
         }
         slots[i].so = so;
         slots[i].w.efd = efd;
+        if (!drive_stack)
+            drive_stack = so->stack;
+        else if (drive_stack != so->stack)
+            one_stack = false;
         sock_lock(so->stack);
         waiter_link(so, &slots[i].w);
         runtime_unlock(so->stack);
     }
 
+    /* Caller-driven mode (drive.c): with every tapir socket on one stack,
+     * this thread may wait on that stack's device itself. Our waiters then
+     * count their wakes in `hits`, which the driving wait watches. */
+    if (!one_stack)
+        drive_stack = NULL;
+    if (drive_stack && timeout != 0) {
+        dfds = calloc(nk + 2, sizeof *dfds);
+        if (dfds) {
+            for (nfds_t i = 0; i < nfds; i++) {
+                if (!slots[i].so)
+                    continue;
+                sock_lock(drive_stack);
+                slots[i].w.hits = &hits;
+                runtime_unlock(drive_stack);
+            }
+        }
+    }
+    if (!dfds)
+        drive_stack = NULL;
+
     uint64_t deadline = timeout < 0 ? SOCK_FOREVER : sock_now_us() + (uint64_t)timeout * 1000u;
+    bool drove = false;
     for (;;) {
         int ready = 0;
+        unsigned seen = 0;
+        bool seen_set = false;
         for (nfds_t i = 0; i < nfds; i++) {
             struct tsock *so = slots[i].so;
             if (so) {
                 sock_lock(so->stack);
+                if (!seen_set) {
+                    seen = hits;     /* a change after this bumps hits */
+                    seen_set = true;
+                }
                 fds[i].revents = sock_revents(so, fds[i].events);
                 runtime_unlock(so->stack);
             }
@@ -151,12 +188,43 @@ int tapir_poll(struct pollfd *fds, nfds_t nfds, int timeout)
                 ready++;
         }
         int wait_ms = ready > 0 ? 0 : ms_until(deadline);
+        if (drove) {
+            wait_ms = 0;           /* only look at the kernel's side now */
+        } else if (drive_stack && seen_set && wait_ms != 0) {
+            for (nfds_t k = 0; k < nk; k++)
+                dfds[2 + k] = kfds[k];
+            sock_lock(drive_stack);
+            int d = runtime_drive_wait_fds(drive_stack, &hits, seen, deadline, dfds, nk + 2);
+            runtime_unlock(drive_stack);
+            if (d != -EBUSY) {
+                drove = true;
+                continue;          /* recompute readiness */
+            }
+        }
+        bool after_drive = drove;
+        drove = false;
         nfds_t n = nk;
         if (efd >= 0)
             kfds[n++] = (struct pollfd){ .fd = efd, .events = POLLIN };
         int kr = 0;
-        if (n > 0 || wait_ms != 0)
+        if (n > 0 || wait_ms != 0) {
+            /* Asleep here, not driving: if a driver leaves, the stack
+             * thread must serve the device for us at once. */
+            bool counted = drive_stack && wait_ms != 0;
+            if (counted) {
+                sock_lock(drive_stack);
+                runtime_cond_wait_begin(drive_stack);
+                runtime_unlock(drive_stack);
+            }
             kr = poll(kfds, n, wait_ms);
+            if (counted) {
+                int e = errno;
+                sock_lock(drive_stack);
+                runtime_cond_wait_end(drive_stack);
+                runtime_unlock(drive_stack);
+                errno = e;
+            }
+        }
         if (kr < 0) {
             rc = -errno;
             goto out;
@@ -174,10 +242,12 @@ int tapir_poll(struct pollfd *fds, nfds_t nfds, int timeout)
             if (ready == 0)
                 continue;      /* a tapir socket changed: look again */
         }
-        if (ready + kready > 0 || wait_ms == 0) {
+        if (ready + kready > 0 || (wait_ms == 0 && (!after_drive || ms_until(deadline) == 0))) {
             rc = ready + kready;
             break;
         }
+        if (after_drive)
+            continue;          /* nothing yet: drive again */
         /* woken with nothing ready (EINTR is returned above): until the deadline */
         if (ms_until(deadline) == 0) {
             rc = 0;
@@ -197,6 +267,7 @@ out:
     if (efd >= 0)
         close(efd);
     free(slots);
+    free(dfds);
     free(kfds);
     free(kidx);
     return (int)sock_ret(rc);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "sock/runtime.h"
 #include "sock_env.h"
@@ -293,6 +294,83 @@ START_TEST(frames_nobody_waits_for_are_handled)
 }
 END_TEST
 
+/* tapir_poll drives too: round trips that wait in tapir_poll (with a kernel
+ * pipe in the set) before reading. */
+START_TEST(poll_driven_by_the_caller)
+{
+    int c, s;
+    sockenv_pair(&env, 7206, &c, &s, NULL);
+    pthread_t t;
+    pthread_create(&t, NULL, echo_server, (void *)(intptr_t)s);
+    int pp[2];
+    ck_assert_int_eq(pipe(pp), 0);
+    unsigned long before = runtime_drive_count(env.a);
+    for (int i = 0; i < 100; i++) {
+        unsigned char req[64], rsp[64];
+        memset(req, i, sizeof req);
+        ck_assert_int_eq(tapir_write(c, req, sizeof req), (ssize_t)sizeof req);
+        size_t got = 0;
+        while (got < sizeof rsp) {
+            struct pollfd p[2] = { { .fd = pp[0], .events = POLLIN }, { .fd = c, .events = POLLIN } };
+            ck_assert_int_eq(tapir_poll(p, 2, 5000), 1);
+            ck_assert_int_eq(p[0].revents, 0);
+            ck_assert(p[1].revents & POLLIN);
+            ssize_t n = tapir_recv(c, rsp + got, sizeof rsp - got, MSG_DONTWAIT);
+            ck_assert_int_gt(n, 0);
+            got += (size_t)n;
+        }
+        ck_assert(memcmp(req, rsp, sizeof req) == 0);
+    }
+    unsigned long drove = runtime_drive_count(env.a) - before;
+    ck_assert_msg(drove >= 50, "only %lu of 100 polls drove the device", drove);
+    tapir_close(c);
+    pthread_join(t, NULL);
+    tapir_close(s);
+    close(pp[0]);
+    close(pp[1]);
+}
+END_TEST
+
+static void *write_pipe_later(void *arg)
+{
+    sleep_ms(50);
+    ssize_t n = write(*(int *)arg, "x", 1);
+    (void)n;
+    return NULL;
+}
+
+/* A kernel descriptor that becomes ready ends a poll that drives. */
+START_TEST(poll_driving_sees_kernel_fd)
+{
+    int c, s;
+    sockenv_pair(&env, 7207, &c, &s, NULL);
+    int pp[2];
+    ck_assert_int_eq(pipe(pp), 0);
+    pthread_t t;
+    pthread_create(&t, NULL, write_pipe_later, &pp[1]);
+    unsigned long before = runtime_drive_count(env.a);
+    struct pollfd p[2] = { { .fd = c, .events = POLLIN }, { .fd = pp[0], .events = POLLIN } };
+    uint64_t t0 = sockenv_ms();
+    ck_assert_int_eq(tapir_poll(p, 2, 3000), 1);
+    ck_assert_uint_lt(sockenv_ms() - t0, 2000);
+    ck_assert_int_eq(p[0].revents, 0);
+    ck_assert(p[1].revents & POLLIN);
+    ck_assert_uint_gt(runtime_drive_count(env.a), before);
+    pthread_join(t, NULL);
+    /* And the timeout of a driving poll. */
+    char x;
+    ck_assert_int_eq(read(pp[0], &x, 1), 1);
+    t0 = sockenv_ms();
+    ck_assert_int_eq(tapir_poll(p, 2, 120), 0);
+    uint64_t took = sockenv_ms() - t0;
+    ck_assert_msg(took >= 115 && took < 1000, "poll timed out after %llu ms", (unsigned long long)took);
+    tapir_close(c);
+    tapir_close(s);
+    close(pp[0]);
+    close(pp[1]);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("socket_inline");
@@ -306,6 +384,8 @@ static Suite *suite(void)
     tcase_add_test(t, stop_wakes_the_driver);
     tcase_add_test(t, receive_timeout_while_driving);
     tcase_add_test(t, frames_nobody_waits_for_are_handled);
+    tcase_add_test(t, poll_driven_by_the_caller);
+    tcase_add_test(t, poll_driving_sees_kernel_fd);
     suite_add_tcase(s, t);
     return s;
 }
