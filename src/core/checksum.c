@@ -2,29 +2,77 @@
 
 #include <string.h>
 
+/* acc + w with the carry out of bit 63 added back in (end-around carry). */
+static inline uint64_t add_carry64(uint64_t acc, uint64_t w)
+{
+    acc += w;
+    return acc + (acc < w);
+}
+
 uint32_t csum_partial(const void *data, size_t len, uint32_t sum)
 {
     const uint8_t *p = data;
-    uint64_t acc = sum;
-    /* Sum 32 bits at a time into a 64-bit accumulator: the carries collect in
-     * the top half and fold back below (RFC 1071 section 2 (B), (C)). */
-    while (len >= 4) {
-        acc += ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+    uint64_t acc = 0;
+    /* The one's complement sum does not depend on byte order (RFC 1071
+     * section 2 (B)): add the data as 64-bit words in the host's order
+     * (memcpy: no alignment needed), with end-around carry (2^64 is 1 modulo
+     * 2^16 - 1, so wide words fold to the same 16-bit sum, 2 (C)), and swap
+     * the folded result once at the end on a little-endian host. Every load
+     * starts at an even offset, so the 16-bit word grid is kept. */
+    while (len >= 32) {
+        uint64_t w0, w1, w2, w3;
+        memcpy(&w0, p, 8);
+        memcpy(&w1, p + 8, 8);
+        memcpy(&w2, p + 16, 8);
+        memcpy(&w3, p + 24, 8);
+        acc = add_carry64(acc, w0);
+        acc = add_carry64(acc, w1);
+        acc = add_carry64(acc, w2);
+        acc = add_carry64(acc, w3);
+        p += 32;
+        len -= 32;
+    }
+    while (len >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        acc = add_carry64(acc, w);
+        p += 8;
+        len -= 8;
+    }
+    if (len >= 4) {
+        uint32_t w;
+        memcpy(&w, p, 4);
+        acc = add_carry64(acc, w);
         p += 4;
         len -= 4;
     }
     if (len >= 2) {
-        acc += ((uint32_t)p[0] << 8) | p[1];
+        uint16_t w;
+        memcpy(&w, p, 2);
+        acc = add_carry64(acc, w);
         p += 2;
         len -= 2;
     }
-    if (len)
-        acc += (uint32_t)p[0] << 8;   /* odd byte: pad with a zero (RFC 1071) */
-    while (acc >> 32)
-        acc = (acc & 0xffffffffu) + (acc >> 32);
-    /* Keep a 32-bit partial that is still summable by the caller. */
+    if (len) {
+        /* odd byte: the high-order byte of a word padded with zero (RFC 1071) */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        acc = add_carry64(acc, (uint64_t)p[0] << 8);
+#else
+        acc = add_carry64(acc, p[0]);
+#endif
+    }
+    /* Fold 64 -> 16 bits. */
+    acc = (acc & 0xffffffffu) + (acc >> 32);
+    acc = (acc & 0xffffffffu) + (acc >> 32);
     uint32_t r = (uint32_t)((acc & 0xffff) + (acc >> 16));
-    return r;
+    r = (r & 0xffff) + (r >> 16);
+#if !(defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__)
+    r = ((r & 0xff) << 8) | (r >> 8);
+#endif
+    /* Add the caller's partial; keep a 32-bit partial that is still summable. */
+    uint64_t t = (uint64_t)r + sum;
+    t = (t & 0xffff) + (t >> 16);
+    return (uint32_t)t;
 }
 
 uint16_t csum_fold(uint32_t sum)
