@@ -15,22 +15,26 @@ uint32_t csum_partial(const void *data, size_t len, uint32_t sum)
     uint64_t acc = 0;
     /* The one's complement sum does not depend on byte order (RFC 1071
      * section 2 (B)): add the data as 64-bit words in the host's order
-     * (memcpy: no alignment needed), with end-around carry (2^64 is 1 modulo
-     * 2^16 - 1, so wide words fold to the same 16-bit sum, 2 (C)), and swap
-     * the folded result once at the end on a little-endian host. Every load
-     * starts at an even offset, so the 16-bit word grid is kept. */
-    while (len >= 32) {
-        uint64_t w0, w1, w2, w3;
-        memcpy(&w0, p, 8);
-        memcpy(&w1, p + 8, 8);
-        memcpy(&w2, p + 16, 8);
-        memcpy(&w3, p + 24, 8);
-        acc = add_carry64(acc, w0);
-        acc = add_carry64(acc, w1);
-        acc = add_carry64(acc, w2);
-        acc = add_carry64(acc, w3);
-        p += 32;
-        len -= 32;
+     * (memcpy: no alignment needed), with end-around carry (2^32 and 2^64
+     * are 1 modulo 2^16 - 1, so wide words fold to the same 16-bit sum,
+     * 2 (C)), and swap the folded result once at the end on a little-endian
+     * host. Every load starts at an even offset, so the 16-bit word grid is
+     * kept. */
+    /* Bulk: 32-bit words into eight 64-bit lanes with no carry to chase
+     * (each lane would need 2^32 additions to overflow), which compilers
+     * turn into vector adds; the lanes are combined with carry below. */
+    if (len >= 32) {
+        uint64_t lane[8] = {0};
+        while (len >= 32) {
+            uint32_t w[8];
+            memcpy(w, p, sizeof w);
+            for (int i = 0; i < 8; i++)
+                lane[i] += w[i];
+            p += 32;
+            len -= 32;
+        }
+        for (int i = 0; i < 8; i++)
+            acc = add_carry64(acc, lane[i]);
     }
     while (len >= 8) {
         uint64_t w;
