@@ -204,6 +204,12 @@ void tapir_stack_set_output(tapir_stack *s, tapir_output_fn fn, void *ctx);
 void tapir_stack_link_up(tapir_stack *s, tapir_time_t now);
 void tapir_stack_input(tapir_stack *s, const uint8_t *frame, size_t len, tapir_time_t now);
 void tapir_stack_poll(tapir_stack *s, tapir_time_t now);
+/* Around several tapir_stack_input calls (the frames one wake-up found):
+ * the TCP output and notifications owed by in-order segments go out once
+ * per connection at _end ("send the ACKs owed once"). Call _end before
+ * anything else (poll, socket calls) touches the stack. */
+void tapir_stack_batch_begin(tapir_stack *s);
+void tapir_stack_batch_end(tapir_stack *s);
 tapir_time_t tapir_stack_next_deadline(const tapir_stack *s);  /* TAPIR_TIME_NEVER if none */
 void tapir_stack_get_stats(const tapir_stack *s, struct tapir_stats *out);
 const struct tapir_config *tapir_stack_config(const tapir_stack *s);

@@ -101,6 +101,16 @@ void tapir_stack_input(tapir_stack *s, const uint8_t *frame, size_t len, tapir_t
         ipv4_input(s, frame, len);
 }
 
+void tapir_stack_batch_begin(tapir_stack *s)
+{
+    tcp_batch_begin(s);
+}
+
+void tapir_stack_batch_end(tapir_stack *s)
+{
+    tcp_batch_end(s);
+}
+
 void tapir_stack_poll(tapir_stack *s, tapir_time_t now)
 {
     s->now = now;

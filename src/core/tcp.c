@@ -197,11 +197,41 @@ void tcp_conn_release(struct tcp_conn *c)
 void tcp_reap(struct tapir_stack *s)
 {
     struct tcp_state *t = s->tcp;
+    /* Connections on the batch list may be on the graveyard too: they are
+     * freed after tcp_batch_end has looked at them. */
+    if (t->batching)
+        return;
     while (t->graveyard) {
         struct tcp_conn *c = t->graveyard;
         t->graveyard = c->gnext;
         conn_free_memory(c);
     }
+}
+
+void tcp_batch_begin(struct tapir_stack *s)
+{
+    s->tcp->batching = true;
+}
+
+void tcp_batch_end(struct tapir_stack *s)
+{
+    struct tcp_state *t = s->tcp;
+    if (!t->batching)
+        return;
+    /* Still batching while the list is walked: nothing is reaped under us
+     * (a notify callback may close or abort connections). */
+    while (t->batch) {
+        struct tcp_conn *c = t->batch;
+        t->batch = c->bnext;
+        c->bnext = NULL;
+        c->batched = false;
+        if (!c->freed && c->state != TAPIR_TCP_CLOSED)
+            tcp_output(c);
+        if (!c->freed)
+            tcp_notify(c);
+    }
+    t->batching = false;
+    tcp_reap(s);
 }
 
 void tcp_conn_closed(struct tcp_conn *c, int err, const char *cause)

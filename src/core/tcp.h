@@ -19,6 +19,11 @@ void tcp_input(struct tapir_stack *s, const struct ipv4_repr *ip, const uint8_t 
 void tcp_icmp_error(struct tapir_stack *s, uint8_t type, uint8_t code,
                     const struct ipv4_repr *inner, const uint8_t *l4, size_t l4_len);
 void tcp_poll(struct tapir_stack *s, tapir_time_t now);
+/* A batch of input frames: in-order segments of established connections
+ * have their output (ACK, data the ACK releases) and notification deferred
+ * to tcp_batch_end, once per connection (tapir_stack_batch_begin). */
+void tcp_batch_begin(struct tapir_stack *s);
+void tcp_batch_end(struct tapir_stack *s);
 tapir_time_t tcp_next_deadline(const struct tapir_stack *s);
 /* Connections alive (any state, TIME_WAIT included): for tests and tools. */
 uint32_t tcp_conn_count(const struct tapir_stack *s);

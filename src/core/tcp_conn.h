@@ -101,6 +101,8 @@ struct tcp_conn {
     struct tcp_conn *qnext, *qprev; /* a child: in its listener's syn or accept queue */
     bool in_accept_q;
     struct tcp_conn *gnext;         /* graveyard */
+    struct tcp_conn *bnext;         /* output deferred to the end of a batch */
+    bool batched;                   /* on that list */
 
     /* Listener. */
     struct tcp_conn *synq_head;     /* half-open children (SYN_RECEIVED) */
@@ -194,6 +196,8 @@ struct tcp_state {
     struct tcp_conn *all;           /* every live connection */
     uint32_t nconns;
     struct tcp_conn *graveyard;     /* freed at the end of the current call */
+    bool batching;                  /* tcp_batch_begin .. tcp_batch_end */
+    struct tcp_conn *batch;         /* connections whose output waits for the end */
     struct tcp_conn **heap;         /* timer min-heap on conn->deadline */
     uint32_t heap_len, heap_cap;
     tapir_state_hook hook;

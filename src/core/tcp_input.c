@@ -680,6 +680,19 @@ void tcp_input(struct tapir_stack *s, const struct ipv4_repr *ip, const uint8_t 
         rcv_syn_sent(c, &g);
     else
         rcv_synchronized(c, &g);
+    /* In a batch (tcp_batch_begin), an established connection with no
+     * hole in its receive queue answers once at the end: one ACK for the
+     * in-order segments of the batch (the every-second-segment rule of RFC
+     * 5681 4.2 still sets ack_now; the ACK just goes out after the batch's
+     * last frame). With a hole, the duplicate ACK goes at once (4.2). */
+    if (s->tcp->batching && !c->freed && c->state == TAPIR_TCP_ESTABLISHED && c->ooo_n == 0) {
+        if (!c->batched) {
+            c->batched = true;
+            c->bnext = s->tcp->batch;
+            s->tcp->batch = c;
+        }
+        return;
+    }
     if (!c->freed && c->state != TAPIR_TCP_CLOSED)
         tcp_output(c);
     if (!c->freed)

@@ -214,7 +214,7 @@ int runtime_drive_wait_fds(tapir_stack *s, const unsigned *watch, unsigned seen,
     rt->drive_watch = watch;
     int rc = 0;
     for (;;) {
-        loop_read_frames(rt);
+        loop_read_batch(rt);
         tapir_time_t now = runtime_now();
         if (tapir_stack_next_deadline(s) <= now)
             tapir_stack_poll(s, now);
@@ -235,7 +235,7 @@ int runtime_drive_wait_fds(tapir_stack *s, const unsigned *watch, unsigned seen,
         /* As sock_lock: API calls stamp with the core's clock. */
         tcp_clock(s, runtime_now());
         if (how & DRIVE_CALLER_FD) {
-            loop_read_frames(rt);      /* take what came with it, then report */
+            loop_read_batch(rt);      /* take what came with it, then report */
             break;
         }
     }

@@ -89,6 +89,14 @@ void loop_read_frames(struct runtime *rt)
     }
 }
 
+void loop_read_batch(struct runtime *rt)
+{
+    /* Read the device until it is empty, then send the ACKs owed once. */
+    tapir_stack_batch_begin(rt->stack);
+    loop_read_frames(rt);
+    tapir_stack_batch_end(rt->stack);
+}
+
 void loop_park_device(struct runtime *rt, bool park)
 {
     if (rt->dev_parked == park || rt->dev_failed || rt->dev->fd < 0)
@@ -116,7 +124,7 @@ void *loop_thread_main(void *arg)
             loop_park_device(rt, true);
         } else {
             loop_park_device(rt, false);
-            loop_read_frames(rt);
+            loop_read_batch(rt);
         }
         tapir_time_t now = runtime_now();
         if (tapir_stack_next_deadline(rt->stack) <= now)

@@ -44,6 +44,8 @@ enum { LOOP_EV_DEVICE = 1, LOOP_EV_KICK = 2 };
 
 /* Feed waiting frames to the core (lock held). */
 void loop_read_frames(struct runtime *rt);
+/* The same as one batch of the core (tapir_stack_batch_begin/end). */
+void loop_read_batch(struct runtime *rt);
 /* Make the stack thread's epoll ignore (park) or watch the device (lock held). */
 void loop_park_device(struct runtime *rt, bool park);
 
