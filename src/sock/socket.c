@@ -50,6 +50,8 @@ void sock_wake(struct tsock *so)
                 continue;
             runtime_wake_driver(so->stack, w->hits);
         }
+        if (w->efd < 0)
+            continue;      /* that tapir_poll has not gone to sleep yet */
         /* A non-blocking eventfd: at worst the counter is already high. */
         ssize_t n = write(w->efd, &one, sizeof one);
         (void)n;

@@ -44,7 +44,7 @@ struct sock_stack {
 /* One tapir_poll() call waiting on one socket: the notify callback writes
  * to efd so the real poll(2) over kernel descriptors wakes up. */
 struct poll_waiter {
-    int efd;
+    int efd;               /* -1 until the tapir_poll call sleeps */
     unsigned *hits;        /* bumped at every wake (runtime lock); may be NULL */
     struct poll_waiter *next, **pprev;   /* in tsock.waiters; pprev NULL: unlinked */
 };

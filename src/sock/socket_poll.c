@@ -85,6 +85,24 @@ static int ms_until(uint64_t deadline)
     return ms > 1000000000u ? 1000000000 : (int)ms;
 }
 
+/* Make the call's eventfd and hang it on every waiter (each under its
+ * stack's lock): the eventfd, or -errno. */
+static int install_efd(struct poll_slot *slots, nfds_t nfds)
+{
+    int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (efd < 0)
+        return -errno;
+    for (nfds_t i = 0; i < nfds; i++) {
+        struct tsock *so = slots[i].so;
+        if (!so)
+            continue;
+        sock_lock(so->stack);
+        slots[i].w.efd = efd;
+        runtime_unlock(so->stack);
+    }
+    return efd;
+}
+
 int tapir_poll(struct pollfd *fds, nfds_t nfds, int timeout)
 {
     if (nfds > 0 && !fds)
@@ -105,24 +123,17 @@ int tapir_poll(struct pollfd *fds, nfds_t nfds, int timeout)
         rc = -ENOMEM;
         goto out;
     }
-    nfds_t nk = 0, nt = 0;
+    nfds_t nk = 0;
     for (nfds_t i = 0; i < nfds; i++) {
         fds[i].revents = 0;
-        if (fds[i].fd >= TAPIR_FD_BASE) {
-            nt++;
-        } else if (fds[i].fd >= 0) {
+        if (fds[i].fd >= 0 && fds[i].fd < TAPIR_FD_BASE) {
             kfds[nk] = (struct pollfd){ .fd = fds[i].fd, .events = fds[i].events };
             kidx[nk++] = i;
         }
     }
-    if (nt > 0) {
-        efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (efd < 0) {
-            rc = -errno;
-            goto out;
-        }
-    }
-    /* Take each tapir socket and hang our waiter on it. */
+    /* Take each tapir socket and hang our waiter on it. Its eventfd is made
+     * only when this call is about to sleep in poll(2) (install_efd): a call
+     * that finds something ready, or drives the device, needs none. */
     for (nfds_t i = 0; i < nfds; i++) {
         if (fds[i].fd < TAPIR_FD_BASE)
             continue;
@@ -137,12 +148,16 @@ int tapir_poll(struct pollfd *fds, nfds_t nfds, int timeout)
             continue;
         }
         slots[i].so = so;
-        slots[i].w.efd = efd;
+        slots[i].w.efd = -1;
         if (!drive_stack)
             drive_stack = so->stack;
         else if (drive_stack != so->stack)
             one_stack = false;
         sock_lock(so->stack);
+        /* Only sockets of the first stack count in hits, so hits is only
+         * ever written under that stack's lock. */
+        if (so->stack == drive_stack)
+            slots[i].w.hits = &hits;
         waiter_link(so, &slots[i].w);
         runtime_unlock(so->stack);
     }
@@ -152,18 +167,8 @@ int tapir_poll(struct pollfd *fds, nfds_t nfds, int timeout)
      * count their wakes in `hits`, which the driving wait watches. */
     if (!one_stack)
         drive_stack = NULL;
-    if (drive_stack && timeout != 0) {
+    if (drive_stack && timeout != 0)
         dfds = calloc(nk + 2, sizeof *dfds);
-        if (dfds) {
-            for (nfds_t i = 0; i < nfds; i++) {
-                if (!slots[i].so)
-                    continue;
-                sock_lock(drive_stack);
-                slots[i].w.hits = &hits;
-                runtime_unlock(drive_stack);
-            }
-        }
-    }
     if (!dfds)
         drive_stack = NULL;
 
@@ -203,6 +208,15 @@ int tapir_poll(struct pollfd *fds, nfds_t nfds, int timeout)
         }
         bool after_drive = drove;
         drove = false;
+        if (wait_ms != 0 && efd < 0 && seen_set) {
+            /* About to sleep: from now on every wake writes the eventfd. */
+            efd = install_efd(slots, nfds);
+            if (efd < 0) {
+                rc = efd;
+                goto out;
+            }
+            continue;              /* look again with it in place */
+        }
         nfds_t n = nk;
         if (efd >= 0)
             kfds[n++] = (struct pollfd){ .fd = efd, .events = POLLIN };

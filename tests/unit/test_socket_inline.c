@@ -296,8 +296,9 @@ END_TEST
 
 /* tapir_poll drives too: round trips that wait in tapir_poll (with a kernel
  * pipe in the set) before reading. */
-START_TEST(poll_driven_by_the_caller)
+static void poll_round_trips(bool caller_drive)
 {
+    ck_assert_int_eq(tapir_stack_set_caller_drive(env.a, caller_drive, 0), 0);
     int c, s;
     sockenv_pair(&env, 7206, &c, &s, NULL);
     pthread_t t;
@@ -322,12 +323,27 @@ START_TEST(poll_driven_by_the_caller)
         ck_assert(memcmp(req, rsp, sizeof req) == 0);
     }
     unsigned long drove = runtime_drive_count(env.a) - before;
-    ck_assert_msg(drove >= 50, "only %lu of 100 polls drove the device", drove);
+    if (caller_drive)
+        ck_assert_msg(drove >= 50, "only %lu of 100 polls drove the device", drove);
+    else
+        ck_assert_msg(drove == 0, "%lu polls drove with the mode off", drove);
     tapir_close(c);
     pthread_join(t, NULL);
     tapir_close(s);
     close(pp[0]);
     close(pp[1]);
+}
+
+START_TEST(poll_driven_by_the_caller)
+{
+    poll_round_trips(true);
+}
+END_TEST
+
+/* The same sleeping in poll(2) on the call's eventfd (made on demand). */
+START_TEST(poll_with_caller_drive_off)
+{
+    poll_round_trips(false);
 }
 END_TEST
 
@@ -385,6 +401,7 @@ static Suite *suite(void)
     tcase_add_test(t, receive_timeout_while_driving);
     tcase_add_test(t, frames_nobody_waits_for_are_handled);
     tcase_add_test(t, poll_driven_by_the_caller);
+    tcase_add_test(t, poll_with_caller_drive_off);
     tcase_add_test(t, poll_driving_sees_kernel_fd);
     suite_add_tcase(s, t);
     return s;
