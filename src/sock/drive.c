@@ -241,6 +241,7 @@ int runtime_drive_wait_fds(tapir_stack *s, const unsigned *watch, unsigned seen,
     }
     rt->driving = false;
     rt->drive_watch = NULL;
+    rt->drive_left = runtime_now();
     /* Others sleep on condition variables and nobody drives now: the stack
      * thread must serve the device for them at once, not at its next check. */
     if (rt->cond_waiters > 0)

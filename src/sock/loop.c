@@ -28,7 +28,8 @@
 /* Frames read per batch before timers get a turn. */
 #define LOOP_RX_BATCH 256
 /* How often the thread looks whether it must take the device back from
- * application threads (a frame nobody waits for waits at most this long). */
+ * application threads, and how long nobody must have driven it before it
+ * does (a frame nobody waits for waits at most about twice this long). */
 #define LOOP_PARK_CHECK_US 1000
 
 static void wait_until(struct runtime *rt, tapir_time_t deadline)
@@ -119,14 +120,19 @@ void *loop_thread_main(void *arg)
         /* While an application thread drives the device (drive.c) this
          * thread leaves it alone: it would only wake up with every frame and
          * contend for the lock. It looks again every LOOP_PARK_CHECK_US and
-         * takes the device back as soon as nobody drives. */
+         * takes the device back once nobody has driven it for that long. */
+        tapir_time_t now = runtime_now();
         if (rt->driving) {
             loop_park_device(rt, true);
+        } else if (rt->dev_parked && now - rt->drive_left < LOOP_PARK_CHECK_US) {
+            /* A caller drove a moment ago and is likely to come back (a
+             * server between two polls): leave the device to it a while
+             * longer rather than wake with each frame and fight it. */
         } else {
             loop_park_device(rt, false);
             loop_read_batch(rt);
         }
-        tapir_time_t now = runtime_now();
+        now = runtime_now();
         if (tapir_stack_next_deadline(rt->stack) <= now)
             tapir_stack_poll(rt->stack, now);
         tapir_time_t deadline = tapir_stack_next_deadline(rt->stack);

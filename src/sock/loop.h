@@ -37,6 +37,7 @@ struct runtime {
     unsigned cond_waiters;      /* callers asleep on a condition variable */
     tapir_time_t thread_deadline;  /* what the stack thread sleeps until */
     unsigned long drive_count;  /* waits that drove (runtime_drive_count) */
+    tapir_time_t drive_left;    /* when the last driver left */
 };
 
 /* epoll tags of the two descriptors the thread watches. */
