@@ -42,6 +42,7 @@ requirements=(
     socat:socat
     nc:netcat-openbsd
     python3:python3
+    sysctl:procps
 )
 
 have() {
