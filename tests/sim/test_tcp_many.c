@@ -209,9 +209,5 @@ int main(void)
     tcase_set_timeout(t, 120);
     tcase_add_test(t, ten_thousand_connections_open_exchange_and_close);
     suite_add_tcase(s, t);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run(s);
 }

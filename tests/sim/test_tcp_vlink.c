@@ -266,9 +266,5 @@ int main(void)
     tcase_add_loop_test(t, duplication, 0, 3);
     tcase_add_loop_test(t, corruption, 0, 3);
     suite_add_tcase(s, t);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run(s);
 }
