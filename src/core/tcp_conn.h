@@ -120,6 +120,10 @@ struct tcp_conn {
     struct tcp_ring sndbuf;         /* bytes from snd_una on: in flight, then unsent */
     uint32_t sndbuf_max;
     bool fin_sent;                  /* the FIN has a sequence number (snd_max past it) */
+    /* Our SYN has been acknowledged (SND.UNA moved past ISS once). A flag, not
+     * a comparison with ISS: after 2^31 bytes seq_gt(snd_una, iss) turns
+     * false, and after 2^32 snd_una equals iss again. */
+    bool syn_acked;
     bool probe_out;                 /* a zero-window probe byte at snd_nxt is out */
 
     /* Receive sequence space. rcv_adv is the right edge we announced; it never

@@ -13,7 +13,7 @@ static inline uint32_t min_u32(uint32_t a, uint32_t b) { return a < b ? a : b; }
 
 static bool syn_acked(const struct tcp_conn *c)
 {
-    return c->state != TAPIR_TCP_SYN_SENT && seq_gt(c->snd_una, c->iss);
+    return c->state != TAPIR_TCP_SYN_SENT && c->syn_acked;
 }
 
 /* Sequence number of send-ring byte 0. */
