@@ -208,6 +208,12 @@ static int tuntap_open(const char *name, short kind, bool offload, struct tapir_
         return -e;
     }
 
+    if (!offload && kind == IFF_TAP) {
+        /* Offloads set by an earlier user stay on a persistent device: the
+         * kernel would keep handing us 64 KiB GSO frames with partial
+         * checksums, without the header that says so. Switch them off. */
+        (void)ioctl(fd, TUNSETOFFLOAD, 0ul);
+    }
     if (offload) {
         int hdrsz = VNET_HDR_LEN;
         unsigned long feat = TUN_F_CSUM | TUN_F_TSO4;
