@@ -338,8 +338,8 @@ START_TEST(tso_output_is_one_large_frame_with_gso_size_and_partial_checksum_that
     ck_assert_uint_ge(expect, 2 * stream_off);
     ck_assert_uint_eq(off2 - stream_off, expect);
     ck_assert_uint_eq(nseg2, expect / mss);
+    tcp_abort(c);                            /* its RST is captured too */
     captured_free(&cap);
-    tcp_abort(c);
     tcp_script_free(sc);
 }
 END_TEST
@@ -364,8 +364,8 @@ START_TEST(checksum_offload_without_tso_sends_mss_frames_with_partial_checksums)
         segment_and_check(cap.frame[i], cap.len[i], &as_one, sc->our_nxt, &off);
     }
     ck_assert_uint_eq(off, 2920);
+    tcp_abort(c);                            /* its RST is captured too */
     captured_free(&cap);
-    tcp_abort(c);
     tcp_script_free(sc);
 }
 END_TEST
