@@ -33,7 +33,7 @@
 
 static void usage(FILE *f, const char *prog)
 {
-    fprintf(f, "usage: %s [--dev NAME] [--ip A.B.C.D/N] [--gw A.B.C.D] [--pcap FILE] [--linger SECONDS] [-v] HOST [PORT]\n"
+    fprintf(f, "usage: %s [--dev NAME] [--ip A.B.C.D/N] [--gw A.B.C.D] [--pcap FILE] [--offload] [--linger SECONDS] [-v] HOST [PORT]\n"
                "Send stdin to HOST:PORT (default port 7) and print what comes back\n"
                "(defaults: --dev tap0 --ip 10.0.0.2/24).\n"
                CLI_LINK_USAGE

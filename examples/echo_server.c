@@ -24,7 +24,7 @@
 
 static void usage(FILE *f, const char *prog)
 {
-    fprintf(f, "usage: %s [--dev NAME] [--ip A.B.C.D/N] [--gw A.B.C.D] [--port P] [--pcap FILE] [-v]\n"
+    fprintf(f, "usage: %s [--dev NAME] [--ip A.B.C.D/N] [--gw A.B.C.D] [--port P] [--pcap FILE] [--offload] [-v]\n"
                "Echo every byte of every TCP connection (defaults: --dev tap0 --ip 10.0.0.2/24 --port 7).\n"
                CLI_LINK_USAGE
                "  --port P          TCP port to listen on (default 7)\n"

@@ -17,7 +17,7 @@
 
 static void usage(FILE *f, const char *prog)
 {
-    fprintf(f, "usage: %s --dev NAME --ip A.B.C.D/N [--gw A.B.C.D] [--mac MAC] [--pcap FILE] [--tun]\n"
+    fprintf(f, "usage: %s --dev NAME --ip A.B.C.D/N [--gw A.B.C.D] [--mac MAC] [--pcap FILE] [--tun] [--offload]\n"
                "Answer ARP and ping on a TAP device until SIGINT/SIGTERM.\n" CLI_LINK_USAGE
                "  -h, --help        this text\n", prog);
 }

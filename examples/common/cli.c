@@ -67,6 +67,10 @@ int cli_parse_link_opt(int argc, char **argv, int *i, struct cli_link_opts *o)
     const char *v;
     if (strcmp(opt, "--tun") == 0) {
         o->tun = true;
+    } else if (strcmp(opt, "--offload") == 0) {
+        o->offload = true;
+    } else if (strcmp(opt, "--no-offload") == 0) {
+        o->offload = false;
     } else if (strcmp(opt, "--dev") == 0) {
         if (!(v = option_value(argc, argv, i)))
             return -1;
@@ -132,8 +136,13 @@ int cli_open_device(const struct cli_link_opts *o, struct tapir_dev **out)
 {
     char err[256] = "";
     struct tapir_dev *dev;
+    struct tapir_tap_opts topts = {.offload = o->offload};
+    if (o->tun && o->offload) {
+        fprintf(stderr, "--offload works with TAP devices only\n");
+        return -EINVAL;
+    }
     int rc = o->tun ? tapir_tun_open(o->dev, &dev, err, sizeof err)
-                    : tapir_tap_open(o->dev, &dev, err, sizeof err);
+                    : tapir_tap_open_opts(o->dev, &topts, &dev, err, sizeof err);
     if (rc < 0) {
         fprintf(stderr, "%s\n", err[0] ? err : strerror(-rc));
         return rc;

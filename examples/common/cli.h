@@ -21,6 +21,7 @@ struct cli_link_opts {
     struct in_addr gw;      /* --gw A.B.C.D */
     bool have_mac;          /* --mac 02:00:00:00:00:01 */
     uint8_t mac[6];
+    bool offload;           /* --offload (off by default, --no-offload): TAP virtio-net header offloads */
 };
 
 /* The usage lines for the options above. */
@@ -30,7 +31,9 @@ struct cli_link_opts {
     "  --gw A.B.C.D      default gateway\n" \
     "  --mac MAC         our MAC (default: random, locally administered)\n" \
     "  --pcap FILE       record every frame in and out to FILE\n" \
-    "  --tun             use a TUN device (IP packets, no Ethernet/ARP)\n"
+    "  --tun             use a TUN device (IP packets, no Ethernet/ARP)\n" \
+    "  --offload         TAP offloads: virtio-net header, 64 KiB GSO in, TSO and\n" \
+    "                    partial checksums out (default off; --no-offload)\n"
 
 /* "10.0.0.2/24"; the /N is required. 0 or -EINVAL. */
 int cli_parse_cidr(const char *text, struct in_addr *addr, uint8_t *prefix_len);

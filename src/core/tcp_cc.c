@@ -82,7 +82,12 @@ void tcp_cc_init(struct tcp_conn *c)
 void tcp_cc_slow_start(struct tcp_conn *c, uint32_t acked)
 {
     uint32_t smss = c->snd_mss;
-    c->cwnd += acked < smss ? acked : smss;      /* RFC 5681 eq. (2) */
+    /* RFC 5681 eq. (2) counts at most one SMSS per ACK. A TSO frame of
+     * tens of segments is acknowledged by one ACK (the receiver got it
+     * whole), so cap by the segments it covered instead (RFC 3465 counts
+     * bytes for such stretch ACKs), or slow start would grow linearly. */
+    uint32_t cap = stack_tso_ok(c->s) ? acked : smss;
+    c->cwnd += acked < cap ? acked : cap;
 }
 
 /* New data acknowledged (acked bytes). Returns true when the ACK is a

@@ -646,7 +646,7 @@ void tcp_input(struct tapir_stack *s, const struct ipv4_repr *ip, const uint8_t 
 {
     struct tcp_seg g;
     enum tapir_drop_reason why;
-    if (tcp_parse(seg, len, ip->src, ip->dst, &g, &why) < 0) {
+    if (tcp_parse_csum(seg, len, ip->src, ip->dst, !s->rx_csum_trusted, &g, &why) < 0) {
         stack_drop(s, why);
         return;
     }
