@@ -174,16 +174,9 @@ int main(int argc, char **argv)
     tapir_config_init(&cfg);
     cli_apply_link_opts(&link, &cfg);
     echo_apply_tcp_opts(&tcp, &cfg);
-    struct tapir_dev *dev;
-    if (cli_open_device(&link, &dev) < 0)
-        return EXIT_FAILURE;
     tapir_stack *stack;
-    int rc = tapir_stack_start(&cfg, dev, &stack);
-    if (rc < 0) {
-        fprintf(stderr, "%s: cannot start the stack: %s\n", argv[0], strerror(-rc));
-        tapir_dev_destroy(dev);
+    if (cli_start_stack(&link, &cfg, argv[0], &stack) < 0)
         return EXIT_FAILURE;
-    }
     if (conns.verbose)
         echo_trace_states(stack, "server");
 

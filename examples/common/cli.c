@@ -161,6 +161,21 @@ int cli_open_device(const struct cli_link_opts *o, struct tapir_dev **out)
     return 0;
 }
 
+int cli_start_stack(const struct cli_link_opts *o, const struct tapir_config *cfg, const char *prog,
+                    tapir_stack **out)
+{
+    struct tapir_dev *dev;
+    if (cli_open_device(o, &dev) < 0)
+        return -1;
+    int rc = tapir_stack_start(cfg, dev, out);
+    if (rc < 0) {
+        fprintf(stderr, "%s: cannot start the stack: %s\n", prog, strerror(-rc));
+        tapir_dev_destroy(dev);
+        return -1;
+    }
+    return 0;
+}
+
 void cli_block_signals(sigset_t *set)
 {
     sigemptyset(set);

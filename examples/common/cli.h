@@ -54,6 +54,10 @@ void cli_apply_link_opts(const struct cli_link_opts *o, struct tapir_config *cfg
 /* Open the TAP/TUN device (wrapped with pcap if asked); 0 or -errno with
  * the reason printed to stderr. */
 int cli_open_device(const struct cli_link_opts *o, struct tapir_dev **out);
+/* Open the device of o (cli_open_device) and start a stack on it with cfg;
+ * on failure says why on stderr (prefixed with prog) and returns -1. */
+int cli_start_stack(const struct cli_link_opts *o, const struct tapir_config *cfg, const char *prog,
+                    tapir_stack **out);
 
 /* Block SIGINT, SIGTERM (and SIGPIPE ignored) in the calling thread, before
  * any thread starts so every thread inherits the mask; fills set. */
