@@ -81,6 +81,9 @@
     X(TCP_BACKLOG_FULL, "SYN dropped: accept backlog full")                 \
     X(TCP_OOO_FULL, "out-of-order segment dropped: reassembly bound")       \
     X(TCP_CONN_LIMIT, "SYN dropped: connection limit reached")              \
-    X(TCP_RATE_LIMITED, "RST or challenge ACK not sent: rate limit")
+    X(TCP_RATE_LIMITED, "RST or challenge ACK not sent: rate limit")       \
+    X(TCP_BAD_FLAGS, "TCP flag combination that is never valid (SYN+RST, SYN+FIN)") \
+    X(TCP_NO_ACK, "TCP segment without ACK in a synchronized state")        \
+    X(TCP_UNEXPECTED, "TCP segment not acceptable in the connection's state")
 
 #endif

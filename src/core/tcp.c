@@ -1,12 +1,253 @@
-/* SCAFFOLD: replaced by the TCP core (issue 3). Drops everything. */
+/* TCP (RFC 9293): module lifecycle, the one function every state change goes
+ * through, connection allocation and release, timers dispatch and the RST
+ * rate limit. Segment processing is in tcp_input.c, output in tcp_output.c. */
 #include "core/tcp.h"
 
-#include "core/stack.h"
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 
-int tcp_init(struct tapir_stack *s) { (void)s; return 0; }
-void tcp_destroy(struct tapir_stack *s) { (void)s; }
-void tcp_input(struct tapir_stack *s, const struct ipv4_repr *ip, const uint8_t *seg, size_t len) { (void)ip; (void)seg; (void)len; stack_drop(s, TAPIR_DROP_TCP_NO_SOCKET); }
-void tcp_icmp_error(struct tapir_stack *s, uint8_t type, uint8_t code, const struct ipv4_repr *inner, const uint8_t *l4, size_t l4_len) { (void)s; (void)type; (void)code; (void)inner; (void)l4; (void)l4_len; }
-void tcp_poll(struct tapir_stack *s, tapir_time_t now) { (void)s; (void)now; }
-tapir_time_t tcp_next_deadline(const struct tapir_stack *s) { (void)s; return TAPIR_TIME_NEVER; }
-void tapir_stack_set_state_hook(tapir_stack *s, tapir_state_hook fn, void *ctx) { (void)s; (void)fn; (void)ctx; }
+#include "core/tcp_conn.h"
+
+int tcp_init(struct tapir_stack *s)
+{
+    struct tcp_state *t = calloc(1, sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    s->tcp = t;
+    /* The ISN key comes from the seeded random source (RFC 6528 3). */
+    uint64_t seed = s->cfg.random_seed ^ 0x6a09e667f3bcc908ull;
+    for (int i = 0; i < 2; i++) {
+        seed += 0x9e3779b97f4a7c15ull;
+        uint64_t z = seed;
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        z ^= z >> 31;
+        if (i == 0)
+            t->isn_k0 = z;
+        else
+            t->isn_k1 = z;
+    }
+    t->rst_tokens = s->cfg.tcp_rst_per_sec;
+    int err = tcp_table_init(t);
+    if (err < 0) {
+        tcp_table_destroy(t);
+        free(t);
+        s->tcp = NULL;
+    }
+    return err;
+}
+
+static void conn_free_memory(struct tcp_conn *c)
+{
+    tcp_ring_free(&c->sndbuf);
+    tcp_ring_free(&c->rcvbuf);
+    free(c);
+}
+
+void tcp_destroy(struct tapir_stack *s)
+{
+    struct tcp_state *t = s->tcp;
+    if (!t)
+        return;
+    tcp_reap(s);
+    struct tcp_conn *c = t->all;
+    while (c) {
+        struct tcp_conn *next = c->anext;
+        conn_free_memory(c);
+        c = next;
+    }
+    tcp_table_destroy(t);
+    free(t);
+    s->tcp = NULL;
+}
+
+void tapir_stack_set_state_hook(tapir_stack *s, tapir_state_hook fn, void *ctx)
+{
+    s->tcp->hook = fn;
+    s->tcp->hook_ctx = ctx;
+}
+
+void tcp_set_notify(struct tapir_stack *s, tcp_notify_fn fn)
+{
+    s->tcp->notify = fn;
+}
+
+void tcp_set_owner(struct tcp_conn *c, void *owner)
+{
+    c->owner = owner;
+}
+
+/* Every state change goes through here: it is recorded and shown to the
+ * hook (DESIGN.md), so the ladder of a connection can be printed. */
+void tcp_set_state(struct tcp_conn *c, enum tapir_tcp_state to, const char *cause)
+{
+    enum tapir_tcp_state from = c->state;
+    if (from == to)
+        return;
+    c->state = to;
+    struct tcp_state *t = c->s->tcp;
+    if (t->hook) {
+        struct tapir_state_change ch = {
+            .local_addr = {htonl(c->lip)}, .remote_addr = {htonl(c->rip)},
+            .local_port = c->lport, .remote_port = c->rport,
+            .from = from, .to = to, .cause = cause, .when = c->s->now, .conn = c,
+        };
+        t->hook(t->hook_ctx, &ch);
+    }
+}
+
+void tcp_notify(struct tcp_conn *c)
+{
+    struct tcp_state *t = c->s->tcp;
+    if (t->notify && c->owned && !c->freed)
+        t->notify(c->owner, c, tcp_events(c));
+}
+
+struct tcp_conn *tcp_conn_alloc(struct tapir_stack *s, int *err)
+{
+    struct tcp_state *t = s->tcp;
+    if (t->nconns >= s->cfg.tcp_max_connections) {
+        *err = -EMFILE;
+        return NULL;
+    }
+    struct tcp_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    c->s = s;
+    c->state = TAPIR_TCP_CLOSED;
+    c->heap_idx = UINT32_MAX;
+    c->rto_at = c->delack_at = c->persist_at = c->keepalive_at = c->timewait_at = TAPIR_TIME_NEVER;
+    c->deadline = TAPIR_TIME_NEVER;
+    c->sndbuf_max = s->cfg.tcp_sndbuf;
+    c->rcvbuf_max = s->cfg.tcp_rcvbuf;
+    uint32_t mtu_mss = s->mtu - 40;
+    c->adv_mss = s->cfg.tcp_mss && s->cfg.tcp_mss < mtu_mss ? s->cfg.tcp_mss : mtu_mss;
+    c->snd_mss = 536;       /* RFC 9293 3.7.1: the default when no MSS option came */
+    c->rcv_mss = 536;
+    c->rto = (uint32_t)s->cfg.rto_initial;
+    c->ka_idle = s->cfg.keepalive_idle;
+    c->ka_intvl = s->cfg.keepalive_intvl;
+    c->ka_cnt = s->cfg.keepalive_cnt;
+    c->anext = t->all;
+    if (t->all)
+        t->all->aprev = c;
+    t->all = c;
+    t->nconns++;
+    *err = 0;
+    return c;
+}
+
+static void queue_unlink(struct tcp_conn *c)
+{
+    struct tcp_conn *l = c->listener;
+    if (!l)
+        return;
+    if (c->qprev)
+        c->qprev->qnext = c->qnext;
+    else if (c->in_accept_q)
+        l->accq_head = c->qnext;
+    else
+        l->synq_head = c->qnext;
+    if (c->qnext)
+        c->qnext->qprev = c->qprev;
+    else if (c->in_accept_q)
+        l->accq_tail = c->qprev;
+    if (c->in_accept_q)
+        l->accq_len--;
+    else
+        l->synq_len--;
+    c->qnext = c->qprev = NULL;
+    c->listener = NULL;
+    c->in_accept_q = false;
+}
+
+void tcp_conn_release(struct tcp_conn *c)
+{
+    if (c->freed)
+        return;
+    struct tcp_state *t = c->s->tcp;
+    queue_unlink(c);
+    tcp_table_unhash(c);
+    tcp_table_unlisten(c);
+    tcp_port_unref(c);
+    c->freed = true;
+    tcp_heap_remove(c);
+    if (c->aprev)
+        c->aprev->anext = c->anext;
+    else
+        t->all = c->anext;
+    if (c->anext)
+        c->anext->aprev = c->aprev;
+    t->nconns--;
+    c->gnext = t->graveyard;
+    t->graveyard = c;
+}
+
+void tcp_reap(struct tapir_stack *s)
+{
+    struct tcp_state *t = s->tcp;
+    while (t->graveyard) {
+        struct tcp_conn *c = t->graveyard;
+        t->graveyard = c->gnext;
+        conn_free_memory(c);
+    }
+}
+
+void tcp_conn_closed(struct tcp_conn *c, int err, const char *cause)
+{
+    if (err)
+        c->error = err;
+    tcp_set_state(c, TAPIR_TCP_CLOSED, cause);
+    c->rto_at = c->delack_at = c->persist_at = c->keepalive_at = c->timewait_at = TAPIR_TIME_NEVER;
+    tcp_timer_sync(c);
+    tcp_ring_free(&c->sndbuf);
+    c->ooo_n = 0;
+    c->ooo_bytes = 0;
+    tcp_table_unhash(c);
+    if (!c->owned) {
+        tcp_conn_release(c);
+        return;
+    }
+    tcp_notify(c);
+}
+
+bool tcp_rate_allow(struct tapir_stack *s)
+{
+    struct tcp_state *t = s->tcp;
+    if (s->now >= t->rst_refill_at) {
+        t->rst_tokens = s->cfg.tcp_rst_per_sec;
+        t->rst_refill_at = s->now + TAPIR_SEC(1);
+    }
+    if (t->rst_tokens == 0) {
+        stack_drop(s, TAPIR_DROP_TCP_RATE_LIMITED);
+        return false;
+    }
+    t->rst_tokens--;
+    return true;
+}
+
+void tcp_poll(struct tapir_stack *s, tapir_time_t now)
+{
+    s->now = now;
+    /* Each connection is fired at most once per call; a timer that re-arms
+     * itself in the past cannot spin here. */
+    uint32_t budget = s->tcp->heap_len;
+    struct tcp_conn *c;
+    while (budget-- > 0 && (c = tcp_heap_top(s)) && c->deadline <= now)
+        tcp_timer_fire(c, now);
+    tcp_reap(s);
+}
+
+tapir_time_t tcp_next_deadline(const struct tapir_stack *s)
+{
+    const struct tcp_conn *c = tcp_heap_top(s);
+    return c ? c->deadline : TAPIR_TIME_NEVER;
+}
+
+uint32_t tcp_conn_count(const struct tapir_stack *s)
+{
+    return s->tcp->nconns;
+}

@@ -20,5 +20,7 @@ void tcp_icmp_error(struct tapir_stack *s, uint8_t type, uint8_t code,
                     const struct ipv4_repr *inner, const uint8_t *l4, size_t l4_len);
 void tcp_poll(struct tapir_stack *s, tapir_time_t now);
 tapir_time_t tcp_next_deadline(const struct tapir_stack *s);
+/* Connections alive (any state, TIME_WAIT included): for tests and tools. */
+uint32_t tcp_conn_count(const struct tapir_stack *s);
 
 #endif

@@ -76,6 +76,12 @@ int tcp_local_addr(const struct tcp_conn *c, uint32_t *ip, uint16_t *port);
 int tcp_peer_addr(const struct tcp_conn *c, uint32_t *ip, uint16_t *port);
 enum tapir_tcp_state tcp_state(const struct tcp_conn *c);
 
+/* RFC 9293 3.10.2 SEND in LISTEN with a foreign socket given: the listener
+ * becomes an active opener (LISTEN -> SYN_SENT). Not reachable through the
+ * BSD API (connect() on a listener is EINVAL there); kept so the core has
+ * every arc of Figure 5. -EINVAL if c is not an idle listener. */
+int tcp_listen_connect(struct tcp_conn *c, uint32_t ip, uint16_t port);
+
 /* Per-connection options (sockets' setsockopt). 0 or -EINVAL. */
 int tcp_set_nodelay(struct tcp_conn *c, bool on);
 int tcp_set_reuseaddr(struct tcp_conn *c, bool on);

@@ -1,0 +1,134 @@
+/* tapir — the BSD-like socket API.
+ *
+ * The calls take the same arguments as their POSIX namesakes and return -1
+ * with errno set as Linux does in the same situation, so a program written
+ * for the kernel's sockets ports by adding the tapir_ prefix:
+ *
+ *     int l = tapir_socket(AF_INET, SOCK_STREAM, 0);
+ *     struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(7) };
+ *     tapir_bind(l, (struct sockaddr *)&a, sizeof a);
+ *     tapir_listen(l, 16);
+ *     int c = tapir_accept(l, NULL, NULL);
+ *     ... tapir_read(c, ...), tapir_write(c, ...), tapir_close(c) ...
+ *
+ * Descriptors. tapir descriptors are small integers like kernel ones but are
+ * drawn from their own table starting at TAPIR_FD_BASE (1 << 20), far above
+ * any kernel descriptor, so both kinds can sit in one struct pollfd array
+ * (tapir_poll) and never collide. They are unique across all stacks of the
+ * process; the lowest free one is handed out first. At the table's limit
+ * (tapir_socket_set_limit, default 65536) tapir_socket/tapir_accept fail
+ * with EMFILE. An unknown descriptor gives EBADF. They are not kernel
+ * descriptors: do not pass them to read(2)/close(2) and do not pass kernel
+ * descriptors to tapir_read/tapir_close (EBADF).
+ *
+ * Stacks. tapir_socket() opens a socket on the process's default stack (the
+ * first one started with tapir_stack_start, or the one given to
+ * tapir_set_default_stack); tapir_socket_on() picks a stack explicitly. With
+ * no stack running, tapir_socket() fails with ENETDOWN.
+ *
+ * Signals. tapir never raises SIGPIPE: writing to a connection that is shut
+ * down or reset fails with EPIPE as if MSG_NOSIGNAL were always given.
+ *
+ * Blocking. Sockets block by default; SOCK_NONBLOCK, fcntl(O_NONBLOCK) or
+ * MSG_DONTWAIT make a call fail with EAGAIN instead of waiting. Waits honour
+ * SO_RCVTIMEO (read family, accept) and SO_SNDTIMEO (write family, connect):
+ * a timed-out read/write/accept fails with EAGAIN, a timed-out connect with
+ * EINPROGRESS (both as Linux). A blocking write returns once everything is
+ * queued, or early with the count queued so far if an error or timeout
+ * interrupts it.
+ *
+ * Threads. All calls are thread-safe; many threads may use different
+ * sockets (or one socket) at once. A call blocked on a socket returns when
+ * another thread closes it (EBADF), or when its stack is stopped
+ * (ECONNABORTED; every later call but tapir_close gives ECONNABORTED too,
+ * tapir_close frees the descriptor).
+ *
+ * Differences from Linux, all deliberate and small: only AF_INET
+ * SOCK_STREAM (SOCK_DGRAM/SOCK_RAW give EPROTONOSUPPORT); SO_RCVBUF and
+ * SO_SNDBUF are taken as given (Linux doubles them); no urgent data
+ * (MSG_OOB gives EOPNOTSUPP); O_ASYNC/signal-driven I/O is not offered.
+ */
+#ifndef TAPIR_SOCKET_H
+#define TAPIR_SOCKET_H
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "tapir/tapir.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The first tapir descriptor. */
+#define TAPIR_FD_BASE (1 << 20)
+
+/* getsockopt(fd, IPPROTO_TCP, TAPIR_TCP_INFO, &struct tapir_tcp_info, &len):
+ * the connection's state, RTT, RTO, window and retransmission counters
+ * (struct tapir_tcp_info in tapir/tapir.h). A number of its own so that it
+ * is never mistaken for the kernel's TCP_INFO and its struct tcp_info. */
+#define TAPIR_TCP_INFO 0x7a01
+
+int tapir_socket(int domain, int type, int protocol);
+int tapir_socket_on(tapir_stack *stack, int domain, int type, int protocol);
+int tapir_bind(int fd, const struct sockaddr *addr, socklen_t addrlen);
+int tapir_listen(int fd, int backlog);
+int tapir_accept(int fd, struct sockaddr *addr, socklen_t *addrlen);
+/* flags: SOCK_NONBLOCK (and SOCK_CLOEXEC, accepted and meaningless). */
+int tapir_accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags);
+int tapir_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
+
+ssize_t tapir_read(int fd, void *buf, size_t count);
+ssize_t tapir_write(int fd, const void *buf, size_t count);
+/* flags: MSG_PEEK, MSG_DONTWAIT, MSG_WAITALL (recv); MSG_DONTWAIT,
+ * MSG_NOSIGNAL, MSG_MORE (send; MSG_MORE is accepted and ignored). */
+ssize_t tapir_recv(int fd, void *buf, size_t len, int flags);
+ssize_t tapir_send(int fd, const void *buf, size_t len, int flags);
+ssize_t tapir_readv(int fd, const struct iovec *iov, int iovcnt);
+ssize_t tapir_writev(int fd, const struct iovec *iov, int iovcnt);
+
+int tapir_shutdown(int fd, int how);
+int tapir_close(int fd);
+
+int tapir_getsockname(int fd, struct sockaddr *addr, socklen_t *addrlen);
+int tapir_getpeername(int fd, struct sockaddr *addr, socklen_t *addrlen);
+/* SOL_SOCKET: SO_REUSEADDR, SO_KEEPALIVE, SO_RCVBUF, SO_SNDBUF, SO_LINGER,
+ *   SO_RCVTIMEO, SO_SNDTIMEO; get only: SO_ERROR, SO_TYPE, SO_ACCEPTCONN,
+ *   SO_DOMAIN, SO_PROTOCOL.
+ * IPPROTO_TCP: TCP_NODELAY, TCP_MAXSEG (88..65535), TCP_KEEPIDLE (s),
+ *   TCP_KEEPINTVL (s), TCP_KEEPCNT; get only: TAPIR_TCP_INFO.
+ * SO_LINGER {1, 0}: close() resets the connection (RST). {1, n>0}: close()
+ * waits up to n seconds for the queued data to be sent and acknowledged,
+ * then returns 0 and the close goes on in the background (as Linux). */
+int tapir_setsockopt(int fd, int level, int optname, const void *optval, socklen_t optlen);
+int tapir_getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen);
+/* F_GETFL / F_SETFL (O_NONBLOCK), F_GETFD / F_SETFD (accepted, no effect). */
+int tapir_fcntl(int fd, int cmd, ...);
+
+/* poll(2) over tapir descriptors and ordinary kernel descriptors at once.
+ * For tapir descriptors: POLLIN (data, EOF, error, or a connection to
+ * accept), POLLOUT, POLLRDHUP (peer sent FIN), POLLHUP (both directions
+ * done, reset, or never connected), POLLERR (SO_ERROR pending), POLLNVAL
+ * (unknown descriptor); POLLRDNORM/POLLWRNORM mirror POLLIN/POLLOUT. */
+int tapir_poll(struct pollfd *fds, nfds_t nfds, int timeout);
+
+/* The most tapir descriptors open at once in this process (default 65536).
+ * Lowering it below the number open is allowed: new ones then fail with
+ * EMFILE until enough are closed. Returns 0, or -EINVAL for 0. */
+int tapir_socket_set_limit(unsigned limit);
+/* True if fd is a tapir descriptor that is open. */
+int tapir_is_socket(int fd);
+/* tapir_stack_set_state_hook for a stack whose thread runs (takes the
+ * stack's lock around the change). */
+void tapir_stack_hook_states(tapir_stack *s, tapir_state_hook fn, void *ctx);
+/* The stack a descriptor lives on, NULL (EBADF) if unknown. */
+tapir_stack *tapir_socket_stack(int fd);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,222 @@
+/* The TCP connection block (TCB, RFC 9293 3.3.1) and the module's internal
+ * interface between tcp_*.c files. Vocabulary follows the RFC: snd_una,
+ * snd_nxt, snd_wnd, snd_wl1, snd_wl2, iss, rcv_nxt, rcv_wnd, irs.
+ *
+ * Timers are absolute deadlines (TAPIR_TIME_NEVER when off); the earliest of
+ * a connection's deadlines is its key in one binary heap per stack, so
+ * next_deadline is O(1) and poll touches only connections that are due.
+ */
+#ifndef TAPIR_CORE_TCP_CONN_H
+#define TAPIR_CORE_TCP_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/stack.h"
+#include "core/tcp.h"
+#include "core/tcp_api.h"
+#include "core/tcp_seq.h"
+#include "core/tcp_wire.h"
+
+/* A byte ring whose storage is allocated on first use and grows by doubling
+ * up to its owner's limit, so idle connections cost no buffer memory.
+ * Logical offset 0 is the first byte held; [0, len) are the bytes held;
+ * the receive side also writes out-of-order data beyond len. */
+struct tcp_ring {
+    uint8_t *mem;
+    uint32_t cap, head, len;
+};
+int  tcp_ring_reserve(struct tcp_ring *r, uint32_t need, uint32_t limit);
+void tcp_ring_write(struct tcp_ring *r, uint32_t off, const uint8_t *src, uint32_t n);
+void tcp_ring_read(const struct tcp_ring *r, uint32_t off, uint8_t *dst, uint32_t n);
+void tcp_ring_consume(struct tcp_ring *r, uint32_t n);
+void tcp_ring_free(struct tcp_ring *r);
+
+/* Out-of-order ranges kept in the receive ring (absolute sequence numbers). */
+#define TCP_OOO_RANGES 16
+struct tcp_range { uint32_t start, end; };
+
+struct tcp_conn {
+    struct tapir_stack *s;
+    enum tapir_tcp_state state;
+    uint32_t lip, rip;              /* host order */
+    uint16_t lport, rport;
+    bool bound;                     /* lport counted in the port table */
+    bool hashed;                    /* in the 4-tuple table */
+    bool listening_hashed;          /* in the listener table */
+    bool owned;                     /* the owner has not closed it yet */
+    bool freed;                     /* on the graveyard list */
+    bool passive;                   /* created by a listener (RFC note 1) */
+    bool reuseaddr, nodelay, keepalive;
+    bool rd_shut;                   /* shutdown(RD) or closed */
+    bool fin_queued;                /* user asked for a FIN (close/shutdown WR) */
+    bool fin_received;              /* peer's FIN consumed (rcv_nxt past it) */
+    bool have_fin_seq;              /* an out-of-order FIN is remembered */
+    bool ack_now;                   /* output owes an ACK immediately */
+    bool ever_established;          /* reached ESTABLISHED once (CONNECTED, EPIPE) */
+
+    /* Lists: 4-tuple hash chain, listener chain, every connection, queues. */
+    struct tcp_conn *hnext;
+    struct tcp_conn *lnext;
+    struct tcp_conn *anext, *aprev;
+    struct tcp_conn *listener;      /* a child: the listener it came from */
+    struct tcp_conn *qnext, *qprev; /* a child: in its listener's syn or accept queue */
+    bool in_accept_q;
+    struct tcp_conn *gnext;         /* graveyard */
+
+    /* Listener. */
+    struct tcp_conn *synq_head;     /* half-open children (SYN_RECEIVED) */
+    struct tcp_conn *accq_head, *accq_tail;
+    uint32_t synq_len, accq_len, backlog;
+
+    void *owner;
+    int error;                      /* pending error (negative errno) */
+    int soft_error;                 /* ICMP error remembered for a timeout */
+
+    /* Send sequence space (RFC 9293 3.3.1). snd_max is the highest sequence
+     * number sent so far (snd_nxt goes back to snd_una on a timeout). */
+    uint32_t iss, snd_una, snd_nxt, snd_max, snd_wnd, snd_wl1, snd_wl2;
+    uint32_t max_sndwnd;            /* largest window the peer offered (SWS) */
+    uint32_t snd_mss;               /* segment size we send: min(peer MSS, ours) */
+    uint32_t adv_mss;               /* the MSS we announce */
+    struct tcp_ring sndbuf;         /* bytes from snd_una on: in flight, then unsent */
+    uint32_t sndbuf_max;
+    bool fin_sent;                  /* the FIN has a sequence number (snd_max past it) */
+
+    /* Receive sequence space. rcv_adv is the right edge we announced; it never
+     * moves left (RFC 9293 3.8.6 "shrinking the window" is discouraged). */
+    uint32_t irs, rcv_nxt, rcv_adv;
+    uint32_t rcv_mss;               /* largest segment the peer may send us */
+    struct tcp_ring rcvbuf;         /* [0,len) in order, unread; then out of order */
+    uint32_t rcvbuf_max;
+    struct tcp_range ooo[TCP_OOO_RANGES];
+    uint8_t ooo_n;
+    uint32_t ooo_bytes;
+    uint32_t fin_seq;               /* when have_fin_seq */
+    uint32_t bytes_since_ack;       /* in-order bytes not yet acknowledged */
+
+    /* RTT (RFC 6298), microseconds. One segment is timed at a time (Karn). */
+    uint32_t srtt, rttvar, rto;
+    bool rtt_valid, rtt_timing;
+    uint32_t rtt_seq;
+    tapir_time_t rtt_start;
+    uint32_t backoff;               /* RTO doublings since the last progress */
+    uint32_t retries;               /* consecutive RTO expiries */
+
+    /* Congestion control (RFC 5681, RFC 6582). */
+    uint32_t cwnd, ssthresh;
+    uint32_t dupacks;
+    bool in_recovery;
+    uint32_t recover;
+    uint32_t bytes_acked_ca;        /* congestion-avoidance byte counter */
+
+    /* Timers. */
+    tapir_time_t rto_at, delack_at, persist_at, keepalive_at, timewait_at;
+    tapir_time_t deadline;          /* min of the above: the heap key */
+    uint32_t heap_idx;              /* position in the heap, UINT32_MAX if out */
+    uint32_t persist_backoff;
+    uint32_t keepalive_probes;
+    tapir_time_t ka_idle, ka_intvl;
+    uint32_t ka_cnt;
+
+    uint64_t total_retrans, bytes_sent, bytes_received;
+};
+
+struct tcp_state {
+    struct tcp_conn **buckets;      /* 4-tuple hash, chained by hnext */
+    uint32_t nbuckets, nhashed;
+    struct tcp_conn **lbuckets;     /* listeners by local port */
+    uint32_t nlbuckets;
+    uint16_t *port_refs;            /* connections bound to each local port */
+    struct tcp_conn *all;           /* every live connection */
+    uint32_t nconns;
+    struct tcp_conn *graveyard;     /* freed at the end of the current call */
+    struct tcp_conn **heap;         /* timer min-heap on conn->deadline */
+    uint32_t heap_len, heap_cap;
+    tapir_state_hook hook;
+    void *hook_ctx;
+    tcp_notify_fn notify;
+    uint64_t isn_k0, isn_k1;        /* RFC 6528 secret key */
+    uint32_t rst_tokens;            /* RST/challenge ACK rate limit */
+    tapir_time_t rst_refill_at;
+    uint16_t next_ephemeral;
+};
+
+#define TCP_EPHEMERAL_LO 49152u
+#define TCP_EPHEMERAL_HI 65535u
+
+static inline bool tcp_synchronized(enum tapir_tcp_state st)
+{
+    return st >= TAPIR_TCP_SYN_RECEIVED;
+}
+
+/* tcp.c: lifecycle, the state-change recorder, notify. */
+void tcp_set_state(struct tcp_conn *c, enum tapir_tcp_state to, const char *cause);
+void tcp_notify(struct tcp_conn *c);
+struct tcp_conn *tcp_conn_alloc(struct tapir_stack *s, int *err);
+/* Unlink c from every table and queue it for freeing. */
+void tcp_conn_release(struct tcp_conn *c);
+void tcp_reap(struct tapir_stack *s);
+/* c went to CLOSED (reset, timeout, last ACK): report err, release if unowned. */
+void tcp_conn_closed(struct tcp_conn *c, int err, const char *cause);
+bool tcp_rate_allow(struct tapir_stack *s);
+
+/* tcp_table.c: demultiplexing, ports, the timer heap. */
+int  tcp_table_init(struct tcp_state *t);
+void tcp_table_destroy(struct tcp_state *t);
+struct tcp_conn *tcp_table_lookup(struct tapir_stack *s, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport);
+struct tcp_conn *tcp_table_listener(struct tapir_stack *s, uint32_t lip, uint16_t lport);
+int  tcp_table_hash(struct tcp_conn *c);
+void tcp_table_unhash(struct tcp_conn *c);
+void tcp_table_listen(struct tcp_conn *c);
+void tcp_table_unlisten(struct tcp_conn *c);
+void tcp_port_ref(struct tcp_conn *c, uint16_t port);
+void tcp_port_unref(struct tcp_conn *c);
+bool tcp_port_in_use(struct tapir_stack *s, uint16_t port);
+int  tcp_port_ephemeral(struct tapir_stack *s, uint16_t *port);
+/* Recompute c's earliest deadline and move it in the heap. */
+void tcp_timer_sync(struct tcp_conn *c);
+void tcp_heap_remove(struct tcp_conn *c);
+struct tcp_conn *tcp_heap_top(const struct tapir_stack *s);
+
+/* tcp_isn.c */
+uint32_t tcp_isn(struct tapir_stack *s, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport);
+uint64_t tcp_siphash24(uint64_t k0, uint64_t k1, const uint8_t *msg, size_t len);
+
+/* tcp_output.c */
+void tcp_output(struct tcp_conn *c);
+int  tcp_send_segment(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t len, bool with_mss);
+void tcp_send_ack(struct tcp_conn *c);
+void tcp_send_rst_for(struct tcp_conn *c);
+void tcp_send_rst_raw(struct tapir_stack *s, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport,
+                      uint32_t seq, uint32_t ack, uint8_t flags);
+void tcp_send_challenge_ack(struct tcp_conn *c);
+uint16_t tcp_window_to_advertise(struct tcp_conn *c);
+bool tcp_window_update_due(const struct tcp_conn *c);
+uint32_t tcp_flight(const struct tcp_conn *c);
+uint32_t tcp_unsent(const struct tcp_conn *c);
+
+/* tcp_timer.c */
+void tcp_timer_fire(struct tcp_conn *c, tapir_time_t now);
+void tcp_rtt_sample(struct tcp_conn *c, tapir_time_t rtt);
+void tcp_rto_arm(struct tcp_conn *c);
+tapir_time_t tcp_rto_current(const struct tcp_conn *c);
+void tcp_enter_time_wait(struct tcp_conn *c, const char *cause);
+void tcp_keepalive_reset(struct tcp_conn *c);
+
+/* tcp_reass.c */
+/* Place payload [seq, seq+len) into the receive ring; advance rcv_nxt over
+ * whatever became contiguous. Returns the number of bytes that became
+ * readable, or -ENOBUFS if an out-of-order piece could not be kept. */
+long tcp_reass_insert(struct tcp_conn *c, uint32_t seq, const uint8_t *data, uint32_t len);
+
+/* tcp_cc.c */
+void tcp_cc_init(struct tcp_conn *c);
+void tcp_cc_ack(struct tcp_conn *c, uint32_t acked);
+/* New data acknowledged up to ack; true on a NewReno partial ACK (resend now). */
+bool tcp_cc_newack(struct tcp_conn *c, uint32_t acked, uint32_t ack);
+/* A duplicate ACK arrived; true if the caller must retransmit snd_una now. */
+bool tcp_cc_dupack(struct tcp_conn *c);
+void tcp_cc_timeout(struct tcp_conn *c);
+
+#endif

@@ -1,0 +1,643 @@
+/* "SEGMENT ARRIVES" (RFC 9293 3.10.7), one function per state group:
+ * no connection (3.10.7.1), LISTEN (3.10.7.2), SYN_SENT (3.10.7.3) and the
+ * synchronized states (3.10.7.4), with RFC 5961 for RST, SYN and ACK
+ * checks and RFC 1337 for TIME_WAIT. Input only records what is owed
+ * (ack_now, delayed ACK, data to send); tcp_output() decides what goes out. */
+#include <errno.h>
+
+#include "core/tcp_conn.h"
+
+static inline uint32_t min_u32(uint32_t a, uint32_t b) { return a < b ? a : b; }
+
+/* ---- no connection (3.10.7.1) -------------------------------------------- */
+
+static void rcv_closed(struct tapir_stack *s, uint32_t lip, uint32_t rip, const struct tcp_seg *g)
+{
+    stack_drop(s, TAPIR_DROP_TCP_NO_SOCKET);
+    if (g->flags & TCP_RST)
+        return;             /* an incoming RST is discarded */
+    if (g->flags & TCP_ACK)
+        tcp_send_rst_raw(s, lip, g->dport, rip, g->sport, g->ack, 0, TCP_RST);
+    else
+        tcp_send_rst_raw(s, lip, g->dport, rip, g->sport, 0, g->seq + tcp_seg_seqlen(g),
+                         TCP_RST | TCP_ACK);
+}
+
+/* The MSS option (RFC 9293 3.7.1): send no more than the peer can take and
+ * no more than our own MTU allows; 536 when the peer sent none. */
+static void apply_peer_mss(struct tcp_conn *c, const struct tcp_seg *g)
+{
+    uint32_t peer = g->has_mss ? g->mss : 536;
+    c->snd_mss = min_u32(peer, c->adv_mss);
+    if (c->snd_mss < 64)
+        c->snd_mss = 64;    /* a hostile tiny MSS must not make us spin on 1-byte segments */
+    c->rcv_mss = min_u32(c->adv_mss, peer > 64 ? peer : 64);
+}
+
+/* ---- LISTEN (3.10.7.2) --------------------------------------------------- */
+
+static void rcv_listen(struct tcp_conn *l, uint32_t lip, uint32_t rip, const struct tcp_seg *g,
+                       bool have_min_iss, uint32_t min_iss)
+{
+    struct tapir_stack *s = l->s;
+    if (g->flags & TCP_RST) {
+        stack_drop(s, TAPIR_DROP_TCP_RST_IGNORED);
+        return;
+    }
+    if (g->flags & TCP_ACK) {
+        stack_drop(s, TAPIR_DROP_TCP_BAD_ACK);
+        tcp_send_rst_raw(s, lip, g->dport, rip, g->sport, g->ack, 0, TCP_RST);
+        return;
+    }
+    if (!(g->flags & TCP_SYN)) {
+        stack_drop(s, TAPIR_DROP_TCP_UNEXPECTED);
+        return;
+    }
+    if (g->flags & TCP_FIN) {
+        stack_drop(s, TAPIR_DROP_TCP_BAD_FLAGS);
+        return;
+    }
+    if (l->synq_len >= s->cfg.tcp_syn_queue_max) {
+        stack_drop(s, TAPIR_DROP_TCP_SYN_QUEUE_FULL);
+        return;
+    }
+    if (l->accq_len >= l->backlog) {
+        stack_drop(s, TAPIR_DROP_TCP_BACKLOG_FULL);
+        return;
+    }
+    int err;
+    struct tcp_conn *c = tcp_conn_alloc(s, &err);
+    if (!c) {
+        stack_drop(s, TAPIR_DROP_TCP_CONN_LIMIT);
+        return;
+    }
+    c->lip = lip;
+    c->rip = rip;
+    c->rport = g->sport;
+    tcp_port_ref(c, g->dport);
+    c->passive = true;
+    c->nodelay = l->nodelay;
+    c->keepalive = l->keepalive;
+    c->ka_idle = l->ka_idle;
+    c->ka_intvl = l->ka_intvl;
+    c->ka_cnt = l->ka_cnt;
+    c->sndbuf_max = l->sndbuf_max;
+    c->rcvbuf_max = l->rcvbuf_max;
+    c->adv_mss = l->adv_mss;
+    if (tcp_table_hash(c) < 0) {
+        tcp_conn_release(c);
+        stack_drop(s, TAPIR_DROP_TCP_UNEXPECTED);
+        return;
+    }
+    /* Join the listener's half-open queue. */
+    c->listener = l;
+    c->qnext = l->synq_head;
+    if (l->synq_head)
+        l->synq_head->qprev = c;
+    l->synq_head = c;
+    l->synq_len++;
+
+    c->state = TAPIR_TCP_LISTEN;        /* the child starts as a copy of the listener */
+    c->irs = g->seq;
+    c->rcv_nxt = g->seq + 1;
+    c->rcv_adv = c->rcv_nxt;
+    c->iss = tcp_isn(s, lip, g->dport, rip, g->sport);
+    if (have_min_iss && seq_leq(c->iss, min_iss))
+        c->iss = min_iss + 1;           /* RFC 9293 3.6.1: above the old incarnation */
+    c->snd_una = c->snd_nxt = c->snd_max = c->iss;
+    c->snd_wnd = g->wnd;
+    c->max_sndwnd = g->wnd;
+    c->snd_wl1 = g->seq;
+    c->snd_wl2 = c->iss;
+    apply_peer_mss(c, g);
+    tcp_cc_init(c);
+    s->stats.tcp_passive_opens++;
+    tcp_set_state(c, TAPIR_TCP_SYN_RECEIVED, "rcv SYN, snd SYN,ACK");
+    /* Data on the SYN is not kept: it is not acknowledged, so the peer sends
+     * it again once the connection is synchronized. */
+    tcp_output(c);
+}
+
+/* ---- SYN_SENT (3.10.7.3) ------------------------------------------------- */
+
+static void rcv_text_and_fin(struct tcp_conn *c, uint32_t seq, const uint8_t *data, uint32_t dlen, bool fin);
+
+static void enter_established(struct tcp_conn *c, const char *cause)
+{
+    tcp_set_state(c, TAPIR_TCP_ESTABLISHED, cause);
+    c->ever_established = true;
+    tcp_keepalive_reset(c);
+}
+
+static void rcv_syn_sent(struct tcp_conn *c, const struct tcp_seg *g)
+{
+    struct tapir_stack *s = c->s;
+    bool ack_ok = false;
+    if (g->flags & TCP_ACK) {
+        if (seq_leq(g->ack, c->iss) || seq_gt(g->ack, c->snd_max)) {
+            stack_drop(s, TAPIR_DROP_TCP_BAD_ACK);
+            if (!(g->flags & TCP_RST))
+                tcp_send_rst_raw(s, c->lip, c->lport, c->rip, c->rport, g->ack, 0, TCP_RST);
+            return;
+        }
+        ack_ok = true;
+    }
+    if (g->flags & TCP_RST) {
+        if (!ack_ok) {
+            stack_drop(s, TAPIR_DROP_TCP_RST_IGNORED);
+            return;
+        }
+        s->stats.tcp_rst_rx++;
+        tcp_conn_closed(c, -ECONNREFUSED, "rcv RST (connection refused)");
+        return;
+    }
+    if (!(g->flags & TCP_SYN)) {
+        stack_drop(s, TAPIR_DROP_TCP_UNEXPECTED);
+        return;
+    }
+    c->irs = g->seq;
+    c->rcv_nxt = g->seq + 1;
+    c->rcv_adv = c->rcv_nxt;
+    apply_peer_mss(c, g);
+    c->snd_wnd = g->wnd;
+    c->max_sndwnd = g->wnd;
+    c->snd_wl1 = g->seq;
+    if (ack_ok) {
+        c->snd_una = g->ack;
+        c->snd_wl2 = g->ack;
+        if (c->rtt_timing && c->retries == 0)
+            tcp_rtt_sample(c, s->now - c->rtt_start);
+        c->rtt_timing = false;
+        c->retries = 0;
+        c->backoff = 0;
+        c->rto_at = TAPIR_TIME_NEVER;
+        tcp_timer_sync(c);
+        tcp_cc_init(c);
+        s->stats.tcp_active_opens++;
+        enter_established(c, "rcv SYN,ACK, snd ACK");
+        c->ack_now = true;
+        /* Text or a FIN on the SYN,ACK continues at step 6 (3.10.7.3). */
+        if (g->len || (g->flags & TCP_FIN))
+            rcv_text_and_fin(c, g->seq + 1, g->data, min_u32(g->len, 65535), (g->flags & TCP_FIN) != 0);
+        return;
+    }
+    /* Simultaneous open: SYN_RECEIVED, and send SYN,ACK <SEQ=ISS><ACK=RCV.NXT>. */
+    tcp_cc_init(c);
+    tcp_set_state(c, TAPIR_TCP_SYN_RECEIVED, "rcv SYN (simultaneous open), snd SYN,ACK");
+    c->snd_nxt = c->iss;
+    c->rtt_timing = false;
+}
+
+/* ---- synchronized states (3.10.7.4) -------------------------------------- */
+
+static void process_fin(struct tcp_conn *c)
+{
+    c->rcv_nxt++;
+    c->fin_received = true;
+    c->have_fin_seq = false;
+    c->ack_now = true;
+    switch (c->state) {
+    case TAPIR_TCP_SYN_RECEIVED:
+    case TAPIR_TCP_ESTABLISHED:
+        tcp_set_state(c, TAPIR_TCP_CLOSE_WAIT, "rcv FIN, snd ACK");
+        tcp_keepalive_reset(c);
+        break;
+    case TAPIR_TCP_FIN_WAIT_1:
+        if (c->fin_sent && c->snd_una == c->snd_max)
+            tcp_enter_time_wait(c, "rcv FIN and ACK of FIN, snd ACK");
+        else
+            tcp_set_state(c, TAPIR_TCP_CLOSING, "rcv FIN, snd ACK (simultaneous close)");
+        break;
+    case TAPIR_TCP_FIN_WAIT_2:
+        tcp_enter_time_wait(c, "rcv FIN, snd ACK");
+        break;
+    default:
+        break;
+    }
+}
+
+static void rcv_text_and_fin(struct tcp_conn *c, uint32_t seq, const uint8_t *data, uint32_t dlen, bool fin)
+{
+    struct tapir_stack *s = c->s;
+    uint32_t before = c->rcv_nxt;
+    if (dlen > 0) {
+        switch (c->state) {
+        case TAPIR_TCP_ESTABLISHED:
+        case TAPIR_TCP_FIN_WAIT_1:
+        case TAPIR_TCP_FIN_WAIT_2:
+            break;
+        default:
+            dlen = 0;       /* the peer already sent its FIN: ignore (3.10.7.4 step 7) */
+            fin = false;
+            break;
+        }
+    }
+    if (dlen > 0) {
+        if (!c->owned || c->rd_shut) {
+            /* Nobody will ever read this (closed, or shutdown(RD)): as Linux,
+             * answer with a RST rather than acknowledge data into the void. */
+            if (!c->owned) {
+                tcp_send_rst_for(c);
+                s->stats.tcp_aborts++;
+                tcp_conn_closed(c, -ECONNRESET, "data after close, snd RST");
+                return;
+            }
+        }
+        long r = tcp_reass_insert(c, seq, data, dlen);
+        if (r < 0) {
+            stack_drop(s, TAPIR_DROP_TCP_OOO_FULL);
+            c->ack_now = true;
+            fin = false;
+        } else if (seq != before) {
+            c->ack_now = true;      /* out of order: duplicate ACK at once (RFC 5681 4.2) */
+        } else {
+            c->bytes_received += (uint64_t)r;
+            c->bytes_since_ack += (uint32_t)r;
+            if ((uint32_t)r != dlen || c->bytes_since_ack >= 2 * c->rcv_mss)
+                c->ack_now = true;  /* filled a hole, or a second full segment */
+            else if (c->delack_at == TAPIR_TIME_NEVER) {
+                c->delack_at = s->now + s->cfg.delack_timeout;
+                tcp_timer_sync(c);
+            }
+        }
+    }
+    if (fin) {
+        uint32_t fseq = seq + dlen;
+        if (fseq == c->rcv_nxt) {
+            process_fin(c);
+        } else if (seq_gt(fseq, c->rcv_nxt)) {
+            c->have_fin_seq = true;
+            c->fin_seq = fseq;
+            c->ack_now = true;
+        }
+    }
+    if (c->have_fin_seq && c->rcv_nxt == c->fin_seq && !c->fin_received)
+        process_fin(c);
+}
+
+/* Resend the first unacknowledged segment (fast retransmit, partial ACK). */
+static void retransmit_first(struct tcp_conn *c)
+{
+    uint32_t len = min_u32(c->sndbuf.len, c->snd_mss);
+    uint8_t flags = TCP_ACK;
+    if (len == 0 && c->fin_sent)
+        flags |= TCP_FIN;
+    else if (len == 0)
+        return;
+    c->rtt_timing = false;
+    c->s->stats.tcp_retransmits++;
+    c->total_retrans++;
+    tcp_send_segment(c, c->snd_una, flags, len, false);
+    tcp_rto_arm(c);
+}
+
+/* Step 5 for an ACK that is within bounds. Returns false if processing of
+ * the segment must stop. */
+static bool rcv_ack(struct tcp_conn *c, const struct tcp_seg *g, uint32_t seq)
+{
+    struct tapir_stack *s = c->s;
+    if (seq_gt(g->ack, c->snd_max)) {
+        /* Acknowledges something not yet sent: ACK and drop (3.10.7.4). */
+        stack_drop(s, TAPIR_DROP_TCP_BAD_ACK);
+        c->ack_now = true;
+        return false;
+    }
+    uint32_t floor = c->snd_una - (c->max_sndwnd > 65535 ? c->max_sndwnd : 65535);
+    if (seq_lt(g->ack, floor)) {
+        /* RFC 5961 5.2: an ACK too old to be real. */
+        stack_drop(s, TAPIR_DROP_TCP_BAD_ACK);
+        tcp_send_challenge_ack(c);
+        return false;
+    }
+    bool window_same = g->wnd == c->snd_wnd;
+    if (seq_gt(g->ack, c->snd_una)) {
+        uint32_t acked = g->ack - c->snd_una;
+        uint32_t consumed = acked;
+        if (c->snd_una == c->iss)
+            consumed--;                     /* our SYN */
+        if (consumed > c->sndbuf.len)
+            consumed = c->sndbuf.len;       /* the rest is our FIN */
+        tcp_ring_consume(&c->sndbuf, consumed);
+        if (c->rtt_timing && seq_gt(g->ack, c->rtt_seq)) {
+            tcp_rtt_sample(c, s->now - c->rtt_start);
+            c->rtt_timing = false;
+        }
+        c->snd_una = g->ack;
+        if (seq_lt(c->snd_nxt, c->snd_una))
+            c->snd_nxt = c->snd_una;
+        c->retries = 0;
+        c->backoff = 0;
+        c->persist_backoff = 0;
+        bool partial = tcp_cc_newack(c, acked, g->ack);
+        if (c->snd_una == c->snd_max) {
+            c->rto_at = TAPIR_TIME_NEVER;
+            tcp_timer_sync(c);
+        } else {
+            tcp_rto_arm(c);
+        }
+        if (partial)
+            retransmit_first(c);
+    } else if (g->ack == c->snd_una && tcp_flight(c) > 0 && g->len == 0 &&
+               !(g->flags & (TCP_SYN | TCP_FIN)) && window_same) {
+        if (tcp_cc_dupack(c))
+            retransmit_first(c);
+    }
+    /* Window update (3.10.7.4 step 5): only from a newer segment. */
+    if (seq_lt(c->snd_wl1, seq) || (c->snd_wl1 == seq && seq_leq(c->snd_wl2, g->ack))) {
+        c->snd_wnd = g->wnd;
+        c->snd_wl1 = seq;
+        c->snd_wl2 = g->ack;
+        if (g->wnd > c->max_sndwnd)
+            c->max_sndwnd = g->wnd;
+        if (g->wnd > 0 && c->persist_at != TAPIR_TIME_NEVER) {
+            c->persist_at = TAPIR_TIME_NEVER;
+            c->persist_backoff = 0;
+            tcp_timer_sync(c);
+        }
+    }
+    return true;
+}
+
+static bool our_fin_acked(const struct tcp_conn *c)
+{
+    return c->fin_sent && c->snd_una == c->snd_max;
+}
+
+static void rcv_synchronized(struct tcp_conn *c, const struct tcp_seg *g0)
+{
+    struct tapir_stack *s = c->s;
+    struct tcp_seg gs = *g0;
+    struct tcp_seg *g = &gs;
+
+    if (c->state == TAPIR_TCP_TIME_WAIT && (g->flags & TCP_RST)) {
+        stack_drop(s, TAPIR_DROP_TCP_RST_IGNORED);     /* RFC 1337 */
+        return;
+    }
+    if (c->state == TAPIR_TCP_SYN_RECEIVED && (g->flags & TCP_SYN) && !(g->flags & TCP_RST) &&
+        g->seq == c->irs) {
+        if (!(g->flags & TCP_ACK)) {
+            /* The peer's SYN again: our SYN,ACK was lost; send it again. */
+            c->snd_nxt = c->iss;
+            return;
+        }
+        /* Simultaneous open: the peer's SYN,ACK (RFC 9293 Figure 8 line 6).
+         * Its SYN is old news; process the rest. */
+        g->seq++;
+        g->flags &= (uint8_t)~TCP_SYN;
+    }
+
+    /* Step 1: sequence number check. */
+    uint32_t seglen = tcp_seg_seqlen(g);
+    uint32_t wnd = seq_gt(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
+    bool acceptable;
+    bool zero_window_strip = false;
+    if (seglen == 0)
+        acceptable = wnd == 0 ? g->seq == c->rcv_nxt : seq_in(g->seq, c->rcv_nxt, c->rcv_nxt + wnd);
+    else if (wnd == 0) {
+        /* Not acceptable, but ACK and RST are still processed (MUST-66):
+         * a zero-window probe gets its ACK. */
+        acceptable = g->seq == c->rcv_nxt;
+        zero_window_strip = acceptable;
+    } else
+        acceptable = seq_in(g->seq, c->rcv_nxt, c->rcv_nxt + wnd) ||
+                     seq_in(g->seq + seglen - 1, c->rcv_nxt, c->rcv_nxt + wnd);
+    if (!acceptable) {
+        stack_drop(s, TAPIR_DROP_TCP_OUT_OF_WINDOW);
+        if (g->flags & TCP_RST)
+            return;
+        if (c->state == TAPIR_TCP_TIME_WAIT && (g->flags & TCP_FIN) &&
+            g->seq + g->len + 1 == c->rcv_nxt) {
+            /* A retransmitted FIN: acknowledge it and restart 2*MSL. */
+            c->timewait_at = s->now + 2 * s->cfg.msl;
+            tcp_timer_sync(c);
+        }
+        c->ack_now = true;
+        return;
+    }
+
+    /* Trim to the window: only the new part is processed. */
+    uint32_t seq = g->seq;
+    const uint8_t *data = g->data;
+    uint32_t dlen = g->len;
+    bool fin = (g->flags & TCP_FIN) != 0;
+    if (zero_window_strip) {
+        dlen = 0;
+        fin = false;
+        c->ack_now = true;
+    }
+    if (seq_lt(seq, c->rcv_nxt) && !(g->flags & TCP_SYN)) {
+        uint32_t cut = c->rcv_nxt - seq;
+        if (cut > dlen) {
+            fin = false;                /* the FIN itself is below rcv_nxt: old */
+            dlen = 0;
+        } else {
+            data += cut;
+            dlen -= cut;
+        }
+        seq = c->rcv_nxt;
+        c->ack_now = true;              /* a (partial) duplicate */
+    }
+    if (dlen > 0 || fin) {
+        uint32_t room = wnd - (seq - c->rcv_nxt);
+        if (dlen > room) {
+            dlen = room;
+            fin = false;
+        }
+    }
+
+    /* Step 2: RST (RFC 5961 3.2: only the exact sequence number resets). */
+    if (g->flags & TCP_RST) {
+        if (g->seq != c->rcv_nxt) {
+            stack_drop(s, TAPIR_DROP_TCP_RST_IGNORED);
+            tcp_send_challenge_ack(c);
+            return;
+        }
+        s->stats.tcp_rst_rx++;
+        switch (c->state) {
+        case TAPIR_TCP_SYN_RECEIVED:
+            if (c->passive && c->listener) {
+                tcp_set_state(c, TAPIR_TCP_LISTEN, "rcv RST (back to LISTEN)");
+                tcp_conn_release(c);
+            } else {
+                tcp_conn_closed(c, -ECONNREFUSED, "rcv RST");
+            }
+            return;
+        case TAPIR_TCP_CLOSING:
+        case TAPIR_TCP_LAST_ACK:
+            tcp_conn_closed(c, 0, "rcv RST");
+            return;
+        default:
+            tcp_conn_closed(c, -ECONNRESET, "rcv RST");
+            return;
+        }
+    }
+
+    /* Step 4: SYN in a synchronized state: challenge ACK (RFC 5961 4.2). */
+    if (g->flags & TCP_SYN) {
+        stack_drop(s, TAPIR_DROP_TCP_UNEXPECTED);
+        tcp_send_challenge_ack(c);
+        return;
+    }
+
+    /* Step 5: ACK. */
+    if (!(g->flags & TCP_ACK)) {
+        stack_drop(s, TAPIR_DROP_TCP_NO_ACK);
+        return;
+    }
+    if (c->keepalive)
+        tcp_keepalive_reset(c);
+    if (c->state == TAPIR_TCP_SYN_RECEIVED) {
+        if (!(seq_gt(g->ack, c->snd_una) && seq_leq(g->ack, c->snd_max))) {
+            stack_drop(s, TAPIR_DROP_TCP_BAD_ACK);
+            tcp_send_rst_raw(s, c->lip, c->lport, c->rip, c->rport, g->ack, 0, TCP_RST);
+            return;
+        }
+        c->snd_wnd = g->wnd;
+        c->snd_wl1 = g->seq;
+        c->snd_wl2 = g->ack;
+        if (g->wnd > c->max_sndwnd)
+            c->max_sndwnd = g->wnd;
+        enter_established(c, "rcv ACK of SYN");
+        struct tcp_conn *l = c->listener;
+        if (l) {
+            /* Move from the half-open queue to the accept queue. */
+            if (c->qprev)
+                c->qprev->qnext = c->qnext;
+            else
+                l->synq_head = c->qnext;
+            if (c->qnext)
+                c->qnext->qprev = c->qprev;
+            l->synq_len--;
+            c->qnext = NULL;
+            c->qprev = l->accq_tail;
+            if (l->accq_tail)
+                l->accq_tail->qnext = c;
+            else
+                l->accq_head = c;
+            l->accq_tail = c;
+            l->accq_len++;
+            c->in_accept_q = true;
+            tcp_notify(l);
+        }
+    }
+    if (!rcv_ack(c, g, seq))
+        return;
+    switch (c->state) {
+    case TAPIR_TCP_CLOSING:
+        if (our_fin_acked(c))
+            tcp_enter_time_wait(c, "rcv ACK of FIN");
+        return;
+    case TAPIR_TCP_LAST_ACK:
+        if (our_fin_acked(c))
+            tcp_conn_closed(c, 0, "rcv ACK of FIN");
+        return;
+    case TAPIR_TCP_TIME_WAIT:
+        if (fin && seq == c->rcv_nxt) {
+            c->ack_now = true;
+            c->timewait_at = s->now + 2 * s->cfg.msl;
+            tcp_timer_sync(c);
+        }
+        return;
+    default:
+        break;
+    }
+
+    /* Steps 7 and 8: text and FIN. */
+    rcv_text_and_fin(c, seq, data, dlen, fin);
+    if (c->freed || c->state == TAPIR_TCP_CLOSED)
+        return;
+    if (c->state == TAPIR_TCP_FIN_WAIT_1 && our_fin_acked(c)) {
+        tcp_set_state(c, TAPIR_TCP_FIN_WAIT_2, "rcv ACK of FIN");
+        if (!c->owned) {
+            c->timewait_at = s->now + 2 * s->cfg.msl;   /* orphan FIN_WAIT_2 bound */
+            tcp_timer_sync(c);
+        }
+    }
+}
+
+/* ---- entry ---------------------------------------------------------------- */
+
+static void reopen_time_wait(struct tcp_conn *c, struct tcp_conn *l, uint32_t lip, uint32_t rip,
+                             const struct tcp_seg *g)
+{
+    /* RFC 9293 3.6.1 (MAY-2): a SYN with a sequence number above the old
+     * connection's may start a new incarnation; the new ISS is chosen above
+     * the old SND.NXT. */
+    uint32_t old_snd = c->snd_max;
+    tcp_conn_closed(c, 0, "SYN reopens TIME_WAIT");
+    rcv_listen(l, lip, rip, g, true, old_snd + 65536);
+}
+
+void tcp_input(struct tapir_stack *s, const struct ipv4_repr *ip, const uint8_t *seg, size_t len)
+{
+    struct tcp_seg g;
+    enum tapir_drop_reason why;
+    if (tcp_parse(seg, len, ip->src, ip->dst, &g, &why) < 0) {
+        stack_drop(s, why);
+        return;
+    }
+    if (ip->dst != s->ip || g.dport == 0 || g.sport == 0) {
+        stack_drop(s, TAPIR_DROP_TCP_NO_SOCKET);     /* never answer broadcast or port 0 */
+        return;
+    }
+    if ((g.flags & (TCP_SYN | TCP_RST)) == (TCP_SYN | TCP_RST)) {
+        stack_drop(s, TAPIR_DROP_TCP_BAD_FLAGS);
+        return;
+    }
+    s->stats.tcp_rx++;
+    struct tcp_conn *c = tcp_table_lookup(s, ip->dst, g.dport, ip->src, g.sport);
+    if (!c) {
+        struct tcp_conn *l = tcp_table_listener(s, ip->dst, g.dport);
+        if (l)
+            rcv_listen(l, ip->dst, ip->src, &g, false, 0);
+        else
+            rcv_closed(s, ip->dst, ip->src, &g);
+        tcp_reap(s);
+        return;
+    }
+    if (c->state == TAPIR_TCP_TIME_WAIT && (g.flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN &&
+        seq_gt(g.seq, c->rcv_nxt) && !c->owned) {
+        struct tcp_conn *l = tcp_table_listener(s, ip->dst, g.dport);
+        if (l) {
+            reopen_time_wait(c, l, ip->dst, ip->src, &g);
+            tcp_reap(s);
+            return;
+        }
+    }
+    if (c->state == TAPIR_TCP_SYN_SENT)
+        rcv_syn_sent(c, &g);
+    else
+        rcv_synchronized(c, &g);
+    if (!c->freed && c->state != TAPIR_TCP_CLOSED)
+        tcp_output(c);
+    if (!c->freed)
+        tcp_notify(c);
+    tcp_reap(s);
+}
+
+/* ICMP errors about our segments (RFC 1122 4.2.3.9, RFC 5927): only for a
+ * connection whose unacknowledged sequence range contains the quoted one. A
+ * SYN_SENT connection is aborted on unreachable; an established one keeps
+ * the error as the reason to give if it later times out. */
+void tcp_icmp_error(struct tapir_stack *s, uint8_t type, uint8_t code,
+                    const struct ipv4_repr *inner, const uint8_t *l4, size_t l4_len)
+{
+    if (l4_len < 8 || type != 3 /* destination unreachable */)
+        return;
+    uint16_t sport = (uint16_t)(l4[0] << 8 | l4[1]);
+    uint16_t dport = (uint16_t)(l4[2] << 8 | l4[3]);
+    uint32_t seq = (uint32_t)l4[4] << 24 | (uint32_t)l4[5] << 16 | (uint32_t)l4[6] << 8 | l4[7];
+    struct tcp_conn *c = tcp_table_lookup(s, inner->src, sport, inner->dst, dport);
+    if (!c || !seq_in(seq, c->snd_una, c->snd_max + 1))
+        return;
+    if (code == 4 /* fragmentation needed: PMTUD not implemented */)
+        return;
+    int err = code == 0 ? -ENETUNREACH : code == 3 ? -ECONNREFUSED : -EHOSTUNREACH;
+    if (c->state == TAPIR_TCP_SYN_SENT) {
+        s->stats.tcp_aborts++;
+        tcp_conn_closed(c, err, "ICMP unreachable");
+        tcp_reap(s);
+        return;
+    }
+    c->soft_error = err;
+}

@@ -1,0 +1,282 @@
+/* TCP output (RFC 9293 3.8, RFC 1122 4.2.3.4, RFC 896): the input path and
+ * the API only record what is owed (ack_now, queued data, a FIN); one
+ * function, tcp_output(), looks at the state and decides what to send:
+ * the SYN, data segmented by the MSS within min(snd_wnd, cwnd) with Nagle and
+ * sender-side SWS avoidance, the FIN, or a bare ACK / window update. The
+ * retransmission queue is the send ring itself (bytes from snd_una on). */
+#include <errno.h>
+
+#include "core/ipv4.h"
+#include "core/tcp_conn.h"
+
+static inline uint32_t min_u32(uint32_t a, uint32_t b) { return a < b ? a : b; }
+
+static bool syn_acked(const struct tcp_conn *c)
+{
+    return c->state != TAPIR_TCP_SYN_SENT && seq_gt(c->snd_una, c->iss);
+}
+
+/* Sequence number of send-ring byte 0. */
+static uint32_t data_seq0(const struct tcp_conn *c)
+{
+    return syn_acked(c) ? c->snd_una : c->iss + 1;
+}
+
+uint32_t tcp_flight(const struct tcp_conn *c)
+{
+    return c->snd_nxt - c->snd_una;
+}
+
+uint32_t tcp_unsent(const struct tcp_conn *c)
+{
+    uint32_t off = c->snd_nxt - data_seq0(c);
+    if (!syn_acked(c))
+        return c->sndbuf.len;
+    return off >= c->sndbuf.len ? 0 : c->sndbuf.len - off;
+}
+
+static uint32_t rcv_space(const struct tcp_conn *c)
+{
+    uint32_t used = c->rcvbuf.len;
+    uint32_t space = c->rcvbuf_max > used ? c->rcvbuf_max - used : 0;
+    return min_u32(space, 65535);   /* no window scaling (RFC 7323) yet */
+}
+
+/* Receiver-side SWS avoidance (RFC 1122 4.2.3.3): the right edge moves only
+ * by at least min(rcvbuf/2, MSS), and never to the left. */
+uint16_t tcp_window_to_advertise(struct tcp_conn *c)
+{
+    if (c->state == TAPIR_TCP_SYN_SENT || c->state == TAPIR_TCP_CLOSED)
+        return (uint16_t)rcv_space(c);
+    uint32_t edge = c->rcv_nxt + rcv_space(c);
+    if (seq_gt(edge, c->rcv_adv)) {
+        uint32_t inc = edge - c->rcv_adv;
+        if (inc >= min_u32(c->rcvbuf_max / 2, c->rcv_mss))
+            c->rcv_adv = edge;
+    }
+    if (seq_leq(c->rcv_adv, c->rcv_nxt))
+        return 0;
+    return (uint16_t)min_u32(c->rcv_adv - c->rcv_nxt, 65535);
+}
+
+/* Worth a window update of its own: the edge would move by two segments (or
+ * by one when the window we announced is below a segment). */
+bool tcp_window_update_due(const struct tcp_conn *c)
+{
+    if (!tcp_synchronized(c->state) || c->fin_received)
+        return false;
+    uint32_t edge = c->rcv_nxt + rcv_space(c);
+    if (!seq_gt(edge, c->rcv_adv))
+        return false;
+    uint32_t inc = edge - c->rcv_adv;
+    uint32_t cur = seq_gt(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
+    uint32_t half = c->rcvbuf_max / 2;
+    if (cur < c->rcv_mss)
+        return inc >= min_u32(half, c->rcv_mss);
+    return inc >= min_u32(half, 2 * c->rcv_mss);
+}
+
+static int emit(struct tapir_stack *s, uint32_t rip, const struct tcp_seg *g,
+                const struct tcp_ring *ring, uint32_t data_off)
+{
+    struct buf *b = buf_alloc(&s->pool);
+    if (!b) {
+        stack_drop(s, TAPIR_DROP_NO_BUFFER);
+        return -ENOBUFS;
+    }
+    uint32_t hl = tcp_hdr_len_for(g);
+    uint8_t *h = buf_put(b, hl + g->len);
+    if (!h) {
+        buf_free(&s->pool, b);
+        stack_drop(s, TAPIR_DROP_IP_TOO_BIG);
+        return -EMSGSIZE;
+    }
+    tcp_write_header(h, g);
+    if (g->len)
+        tcp_ring_read(ring, data_off, h + hl, g->len);
+    tcp_fill_checksum(h, hl + g->len, s->ip, rip);
+    s->stats.tcp_tx++;
+    return ipv4_output(s, rip, IPPROTO_TCP_NUM, b);
+}
+
+int tcp_send_segment(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t len, bool with_mss)
+{
+    struct tcp_seg g = {
+        .sport = c->lport, .dport = c->rport, .seq = seq, .flags = flags,
+        .has_mss = with_mss, .mss = (uint16_t)c->adv_mss, .len = len,
+    };
+    if (flags & TCP_ACK) {
+        g.ack = c->rcv_nxt;
+        c->ack_now = false;
+        c->bytes_since_ack = 0;
+        if (c->delack_at != TAPIR_TIME_NEVER) {
+            c->delack_at = TAPIR_TIME_NEVER;
+            tcp_timer_sync(c);
+        }
+    }
+    g.wnd = tcp_window_to_advertise(c);
+    uint32_t off = 0;
+    if (len)
+        off = seq - data_seq0(c);
+    return emit(c->s, c->rip, &g, &c->sndbuf, off);
+}
+
+void tcp_send_ack(struct tcp_conn *c)
+{
+    tcp_send_segment(c, c->snd_nxt, TCP_ACK, 0, false);
+}
+
+void tcp_send_challenge_ack(struct tcp_conn *c)
+{
+    /* RFC 5961 3.2, 4.2: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, rate limited. */
+    if (!tcp_rate_allow(c->s))
+        return;
+    c->s->stats.tcp_challenge_acks++;
+    tcp_send_ack(c);
+}
+
+void tcp_send_rst_for(struct tcp_conn *c)
+{
+    /* RFC 9293 3.10.4 ABORT: <SEQ=SND.NXT><CTL=RST>. */
+    struct tcp_seg g = {.sport = c->lport, .dport = c->rport, .seq = c->snd_nxt, .flags = TCP_RST};
+    c->s->stats.tcp_rst_tx++;
+    emit(c->s, c->rip, &g, NULL, 0);
+}
+
+void tcp_send_rst_raw(struct tapir_stack *s, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport,
+                      uint32_t seq, uint32_t ack, uint8_t flags)
+{
+    (void)lip;
+    if (!tcp_rate_allow(s))
+        return;
+    struct tcp_seg g = {.sport = lport, .dport = rport, .seq = seq, .ack = ack, .flags = flags};
+    s->stats.tcp_rst_tx++;
+    emit(s, rip, &g, NULL, 0);
+}
+
+static void send_syn(struct tcp_conn *c)
+{
+    uint8_t flags = TCP_SYN;
+    if (c->state != TAPIR_TCP_SYN_SENT)
+        flags |= TCP_ACK;
+    bool retrans = c->snd_max != c->iss;
+    if (retrans) {
+        c->s->stats.tcp_retransmits++;
+        c->total_retrans++;
+    } else {
+        c->rtt_timing = true;
+        c->rtt_seq = c->iss;
+        c->rtt_start = c->s->now;
+    }
+    tcp_send_segment(c, c->iss, flags, 0, true);
+    c->snd_nxt = c->iss + 1;
+    c->snd_max = seq_max(c->snd_max, c->snd_nxt);
+    if (c->rto_at == TAPIR_TIME_NEVER)
+        tcp_rto_arm(c);
+}
+
+static bool fin_allowed(const struct tcp_conn *c)
+{
+    return c->fin_queued &&
+           (c->state == TAPIR_TCP_FIN_WAIT_1 || c->state == TAPIR_TCP_CLOSING ||
+            c->state == TAPIR_TCP_LAST_ACK);
+}
+
+/* Send what the window, cwnd, Nagle and SWS avoidance allow. */
+static bool send_data(struct tcp_conn *c)
+{
+    bool sent = false;
+    for (;;) {
+        uint32_t off = c->snd_nxt - c->snd_una;
+        if (off > c->sndbuf.len)
+            break;                          /* only the FIN is beyond: in flight */
+        uint32_t avail = c->sndbuf.len - off;
+        uint32_t wnd = min_u32(c->snd_wnd, c->cwnd);
+        uint32_t inflight = tcp_flight(c);
+        uint32_t usable = wnd > inflight ? wnd - inflight : 0;
+        uint32_t len = min_u32(min_u32(avail, c->snd_mss), usable);
+        bool fin = fin_allowed(c) && off + len == c->sndbuf.len;
+        bool retrans = seq_lt(c->snd_nxt, c->snd_max);
+        if (len == 0 && !fin)
+            break;
+        if (len == 0 && avail > 0)
+            break;                          /* FIN must follow the data, which waits */
+        if (len > 0 && len < c->snd_mss && !retrans) {
+            bool quiet = c->nodelay || inflight == 0;   /* Nagle (RFC 896) */
+            bool ok = (len == avail && quiet) ||
+                      (c->max_sndwnd > 0 && len >= c->max_sndwnd / 2 && quiet);
+            if (!ok)
+                break;
+        }
+        uint8_t flags = TCP_ACK;
+        if (len > 0 && off + len == c->sndbuf.len)
+            flags |= TCP_PSH;
+        if (fin)
+            flags |= TCP_FIN;
+        if (retrans) {
+            c->s->stats.tcp_retransmits++;
+            c->total_retrans++;
+        } else if (!c->rtt_timing && len > 0) {
+            c->rtt_timing = true;
+            c->rtt_seq = c->snd_nxt;
+            c->rtt_start = c->s->now;
+        }
+        if (!retrans)
+            c->bytes_sent += len;
+        tcp_send_segment(c, c->snd_nxt, flags, len, false);
+        c->snd_nxt += len + (fin ? 1u : 0u);
+        c->snd_max = seq_max(c->snd_max, c->snd_nxt);
+        if (fin)
+            c->fin_sent = true;
+        sent = true;
+        if (c->rto_at == TAPIR_TIME_NEVER)
+            tcp_rto_arm(c);
+        if (c->persist_at != TAPIR_TIME_NEVER) {
+            c->persist_at = TAPIR_TIME_NEVER;
+            c->persist_backoff = 0;
+            tcp_timer_sync(c);
+        }
+        if (fin)
+            break;
+    }
+    return sent;
+}
+
+void tcp_output(struct tcp_conn *c)
+{
+    if (c->freed)
+        return;
+    switch (c->state) {
+    case TAPIR_TCP_CLOSED:
+    case TAPIR_TCP_LISTEN:
+        return;
+    case TAPIR_TCP_TIME_WAIT:
+        if (c->ack_now)
+            tcp_send_ack(c);
+        return;
+    default:
+        break;
+    }
+    if (!syn_acked(c)) {
+        if (c->snd_nxt == c->iss)
+            send_syn(c);
+        else if (c->ack_now && c->state != TAPIR_TCP_SYN_SENT)
+            tcp_send_ack(c);
+        return;
+    }
+    bool sent = send_data(c);
+    if (!sent && (c->ack_now || tcp_window_update_due(c)))
+        tcp_send_ack(c);
+    /* Persist (RFC 9293 3.8.6.1): data waits, nothing is in flight to bring
+     * an ACK, so probe the window (or override SWS) when the timer fires. */
+    if (tcp_unsent(c) > 0 && tcp_flight(c) == 0 && c->rto_at == TAPIR_TIME_NEVER &&
+        c->persist_at == TAPIR_TIME_NEVER) {
+        tapir_time_t t = tcp_rto_current(c);
+        for (uint32_t i = 0; i < c->persist_backoff && t < c->s->cfg.rto_max; i++)
+            t *= 2;
+        if (t > c->s->cfg.rto_max)
+            t = c->s->cfg.rto_max;
+        c->persist_at = c->s->now + t;
+        tcp_timer_sync(c);
+    }
+}

@@ -1,0 +1,180 @@
+/* TCP timers, all absolute deadlines in the connection: retransmission
+ * (RFC 6298), delayed ACK (RFC 1122 4.2.3.2), persist (RFC 9293 3.8.6.1),
+ * keepalive (RFC 1122 4.2.3.6) and TIME_WAIT (RFC 9293 3.4.2, 2*MSL). */
+#include <errno.h>
+
+#include "core/tcp_conn.h"
+
+/* The RTO with the current exponential backoff (RFC 6298 5.5), bounded. */
+tapir_time_t tcp_rto_current(const struct tcp_conn *c)
+{
+    tapir_time_t t = c->rto;
+    for (uint32_t i = 0; i < c->backoff && t < c->s->cfg.rto_max; i++)
+        t *= 2;
+    if (t > c->s->cfg.rto_max)
+        t = c->s->cfg.rto_max;
+    return t;
+}
+
+void tcp_rto_arm(struct tcp_conn *c)
+{
+    c->rto_at = c->s->now + tcp_rto_current(c);
+    tcp_timer_sync(c);
+}
+
+/* RFC 6298 2.2-2.4 with K = 4, alpha = 1/8, beta = 1/4 and a clock
+ * granularity G of 1 ms; the result is kept within [rto_min, rto_max]. */
+void tcp_rtt_sample(struct tcp_conn *c, tapir_time_t rtt64)
+{
+    uint32_t r = rtt64 > 0x7fffffff ? 0x7fffffff : (uint32_t)rtt64;
+    if (!c->rtt_valid) {
+        c->srtt = r;
+        c->rttvar = r / 2;
+        c->rtt_valid = true;
+    } else {
+        uint32_t delta = c->srtt > r ? c->srtt - r : r - c->srtt;
+        c->rttvar = c->rttvar - c->rttvar / 4 + delta / 4;
+        c->srtt = c->srtt - c->srtt / 8 + r / 8;
+    }
+    uint64_t var4 = 4ull * c->rttvar;
+    uint64_t rto = c->srtt + (var4 > 1000 ? var4 : 1000);
+    if (rto < c->s->cfg.rto_min)
+        rto = c->s->cfg.rto_min;
+    if (rto > c->s->cfg.rto_max)
+        rto = c->s->cfg.rto_max;
+    c->rto = (uint32_t)rto;
+}
+
+void tcp_keepalive_reset(struct tcp_conn *c)
+{
+    c->keepalive_probes = 0;
+    tapir_time_t at = TAPIR_TIME_NEVER;
+    if (c->keepalive && (c->state == TAPIR_TCP_ESTABLISHED || c->state == TAPIR_TCP_CLOSE_WAIT))
+        at = c->s->now + c->ka_idle;
+    if (at != c->keepalive_at) {
+        c->keepalive_at = at;
+        tcp_timer_sync(c);
+    }
+}
+
+void tcp_enter_time_wait(struct tcp_conn *c, const char *cause)
+{
+    tcp_set_state(c, TAPIR_TCP_TIME_WAIT, cause);
+    /* TIME_WAIT keeps only the sequence state: no buffers, no other timers. */
+    c->rto_at = c->persist_at = c->keepalive_at = c->delack_at = TAPIR_TIME_NEVER;
+    c->timewait_at = c->s->now + 2 * c->s->cfg.msl;
+    tcp_ring_free(&c->sndbuf);
+    c->ooo_n = 0;
+    c->ooo_bytes = 0;
+    if (c->rcvbuf.len == 0 || !c->owned)
+        tcp_ring_free(&c->rcvbuf);
+    tcp_timer_sync(c);
+}
+
+/* The retransmission timer expired (RFC 6298 5.4-5.7, RFC 5681 3.1). */
+static void rto_expired(struct tcp_conn *c)
+{
+    struct tapir_stack *s = c->s;
+    c->rto_at = TAPIR_TIME_NEVER;
+    bool handshake = c->state == TAPIR_TCP_SYN_SENT || c->state == TAPIR_TCP_SYN_RECEIVED;
+    uint32_t limit = handshake ? s->cfg.tcp_syn_retries : s->cfg.tcp_max_retries;
+    if (c->retries >= limit) {
+        s->stats.tcp_timeouts++;
+        s->stats.tcp_aborts++;
+        int err = c->soft_error ? c->soft_error : -ETIMEDOUT;
+        if (c->state != TAPIR_TCP_SYN_SENT)
+            tcp_send_rst_for(c);
+        tcp_conn_closed(c, err, "retransmission limit");
+        return;
+    }
+    c->retries++;
+    c->backoff++;
+    c->rtt_timing = false;          /* Karn: never time a retransmitted segment */
+    if (!handshake)
+        tcp_cc_timeout(c);
+    c->snd_nxt = c->snd_una;        /* go back: resend from the first unacknowledged */
+    tcp_rto_arm(c);
+    tcp_output(c);
+}
+
+static void persist_expired(struct tcp_conn *c)
+{
+    c->persist_at = TAPIR_TIME_NEVER;
+    tcp_timer_sync(c);
+    if (tcp_unsent(c) == 0 || tcp_flight(c) != 0)
+        return;
+    if (c->snd_wnd == 0) {
+        /* Zero-window probe: one byte past the window; its ACK (with a
+         * window) is acceptable because snd_max covers it. */
+        tcp_send_segment(c, c->snd_nxt, TCP_ACK, 1, false);
+        c->snd_max = seq_max(c->snd_max, c->snd_nxt + 1);
+        c->persist_backoff++;
+    } else {
+        /* SWS override (RFC 1122 4.2.3.4): send what the window allows. */
+        uint32_t len = tcp_unsent(c);
+        if (len > c->snd_wnd)
+            len = c->snd_wnd;
+        if (len > c->snd_mss)
+            len = c->snd_mss;
+        tcp_send_segment(c, c->snd_nxt, TCP_ACK | TCP_PSH, len, false);
+        c->bytes_sent += len;
+        c->snd_nxt += len;
+        c->snd_max = seq_max(c->snd_max, c->snd_nxt);
+        tcp_rto_arm(c);
+        c->persist_backoff = 0;
+    }
+    tcp_output(c);
+}
+
+static void keepalive_expired(struct tcp_conn *c)
+{
+    c->keepalive_at = TAPIR_TIME_NEVER;
+    if (c->keepalive_probes >= c->ka_cnt) {
+        c->s->stats.tcp_aborts++;
+        c->s->stats.tcp_timeouts++;
+        tcp_send_rst_for(c);
+        tcp_conn_closed(c, -ETIMEDOUT, "keepalive timeout");
+        return;
+    }
+    /* RFC 1122 4.2.3.6: a segment with SEG.SEQ = SND.NXT-1 and no data
+     * makes the peer answer with an ACK. */
+    tcp_send_segment(c, c->snd_nxt - 1, TCP_ACK, 0, false);
+    c->keepalive_probes++;
+    c->keepalive_at = c->s->now + c->ka_intvl;
+    tcp_timer_sync(c);
+}
+
+void tcp_timer_fire(struct tcp_conn *c, tapir_time_t now)
+{
+    if (c->timewait_at <= now) {
+        c->timewait_at = TAPIR_TIME_NEVER;
+        if (c->state == TAPIR_TCP_TIME_WAIT) {
+            tcp_conn_closed(c, 0, "2MSL timer");
+            return;
+        }
+        if (c->state == TAPIR_TCP_FIN_WAIT_2 && !c->owned) {
+            /* An orphan in FIN_WAIT_2 whose peer never closes. */
+            tcp_conn_closed(c, 0, "FIN_WAIT_2 timer");
+            return;
+        }
+    }
+    if (c->rto_at <= now) {
+        rto_expired(c);
+        if (c->freed || c->state == TAPIR_TCP_CLOSED)
+            return;
+    }
+    if (c->persist_at <= now)
+        persist_expired(c);
+    if (c->keepalive_at <= now) {
+        keepalive_expired(c);
+        if (c->freed || c->state == TAPIR_TCP_CLOSED)
+            return;
+    }
+    if (c->delack_at <= now) {
+        c->delack_at = TAPIR_TIME_NEVER;
+        c->ack_now = true;
+        tcp_output(c);
+    }
+    tcp_timer_sync(c);
+    tcp_notify(c);
+}

@@ -1,0 +1,113 @@
+/* TCP header parsing and building (RFC 9293 3.1, 3.2). */
+#include "core/tcp_wire.h"
+
+#include <errno.h>
+
+#include "core/checksum.h"
+#include "core/ipv4.h"
+#include "core/wire.h"
+
+/* Options (RFC 9293 3.2): EOL, NOP, and kind-length-value. Unknown kinds are
+ * skipped by their length (MUST-68); a length below 2 or past the header,
+ * or an MSS option of the wrong length or of value 0, makes the segment
+ * malformed. */
+static int parse_options(const uint8_t *p, size_t len, struct tcp_seg *out)
+{
+    size_t i = 0;
+    while (i < len) {
+        uint8_t kind = p[i];
+        if (kind == TCP_OPT_EOL)
+            break;
+        if (kind == TCP_OPT_NOP) {
+            i++;
+            continue;
+        }
+        if (i + 1 >= len)
+            return -EINVAL;
+        uint8_t olen = p[i + 1];
+        if (olen < 2 || i + olen > len)
+            return -EINVAL;
+        if (kind == TCP_OPT_MSS) {
+            if (olen != 4)
+                return -EINVAL;
+            uint16_t mss = get_be16(p + i + 2);
+            if (mss == 0)
+                return -EINVAL;
+            out->has_mss = true;
+            out->mss = mss;
+        }
+        i += olen;
+    }
+    return 0;
+}
+
+int tcp_parse(const uint8_t *seg, size_t len, uint32_t src, uint32_t dst,
+              struct tcp_seg *out, enum tapir_drop_reason *why)
+{
+    if (len < TCP_HDR_LEN) {
+        *why = TAPIR_DROP_TCP_TOO_SHORT;
+        return -EINVAL;
+    }
+    uint8_t hdr_len = (uint8_t)((seg[12] >> 4) * 4);
+    if (hdr_len < TCP_HDR_LEN || hdr_len > len) {
+        *why = TAPIR_DROP_TCP_BAD_OFFSET;
+        return -EINVAL;
+    }
+    if (len > 0xffff) {
+        *why = TAPIR_DROP_TCP_TOO_SHORT;
+        return -EINVAL;
+    }
+    uint32_t sum = csum_pseudo_ipv4(src, dst, IPPROTO_TCP_NUM, (uint16_t)len);
+    if (csum_fold(csum_partial(seg, len, sum)) != 0) {
+        *why = TAPIR_DROP_TCP_BAD_CHECKSUM;
+        return -EINVAL;
+    }
+    out->sport = get_be16(seg);
+    out->dport = get_be16(seg + 2);
+    out->seq = get_be32(seg + 4);
+    out->ack = get_be32(seg + 8);
+    out->flags = seg[13];
+    out->wnd = get_be16(seg + 14);
+    out->urp = get_be16(seg + 18);
+    out->hdr_len = hdr_len;
+    out->has_mss = false;
+    out->mss = 0;
+    if (parse_options(seg + TCP_HDR_LEN, hdr_len - TCP_HDR_LEN, out) < 0) {
+        *why = TAPIR_DROP_TCP_BAD_OPTIONS;
+        return -EINVAL;
+    }
+    out->data = seg + hdr_len;
+    out->len = (uint32_t)(len - hdr_len);
+    return 0;
+}
+
+uint32_t tcp_hdr_len_for(const struct tcp_seg *g)
+{
+    return TCP_HDR_LEN + (g->has_mss ? 4u : 0u);
+}
+
+void tcp_write_header(uint8_t *h, const struct tcp_seg *g)
+{
+    uint32_t hl = tcp_hdr_len_for(g);
+    put_be16(h, g->sport);
+    put_be16(h + 2, g->dport);
+    put_be32(h + 4, g->seq);
+    put_be32(h + 8, g->ack);
+    h[12] = (uint8_t)((hl / 4) << 4);
+    h[13] = g->flags;
+    put_be16(h + 14, g->wnd);
+    put_be16(h + 16, 0);
+    put_be16(h + 18, g->urp);
+    if (g->has_mss) {
+        h[20] = TCP_OPT_MSS;
+        h[21] = 4;
+        put_be16(h + 22, g->mss);
+    }
+}
+
+void tcp_fill_checksum(uint8_t *seg, size_t len, uint32_t src, uint32_t dst)
+{
+    put_be16(seg + 16, 0);
+    uint32_t sum = csum_pseudo_ipv4(src, dst, IPPROTO_TCP_NUM, (uint16_t)len);
+    put_be16(seg + 16, csum_fold(csum_partial(seg, len, sum)));
+}

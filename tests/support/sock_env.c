@@ -1,0 +1,99 @@
+/* Two started stacks over a realtime vlink, for the socket API tests. */
+#include "sock_env.h"
+
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "harness.h"
+#include "tapir/vlink.h"
+
+void sockenv_start(struct sock_env *e, void (*tune)(struct tapir_config *cfg))
+{
+    struct tapir_vlink_params p;
+    tapir_vlink_params_init(&p);
+    p.realtime = true;
+    p.seed = 7;
+    struct tapir_dev *da, *db;
+    ck_assert_int_eq(tapir_vlink_create(&p, &da, &db), 0);
+    struct tapir_config ca, cb;
+    harness_config(&ca, "10.0.0.2", TAPIR_LINK_ETHERNET);
+    harness_config(&cb, "10.0.0.3", TAPIR_LINK_ETHERNET);
+    cb.random_seed = 54321;
+    if (tune) {
+        tune(&ca);
+        tune(&cb);
+    }
+    ck_assert_int_eq(tapir_stack_start(&ca, da, &e->a), 0);
+    ck_assert_int_eq(tapir_stack_start(&cb, db, &e->b), 0);
+}
+
+void sockenv_stop(struct sock_env *e)
+{
+    if (e->b)
+        tapir_stack_stop(e->b);
+    if (e->a)
+        tapir_stack_stop(e->a);
+    e->a = e->b = NULL;
+}
+
+struct sockaddr_in sockenv_addr(const char *ip, uint16_t port)
+{
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    inet_pton(AF_INET, ip, &a.sin_addr);
+    return a;
+}
+
+int sockenv_listen(tapir_stack *s, uint16_t port)
+{
+    int fd = tapir_socket_on(s, AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, TAPIR_FD_BASE);
+    int one = 1;
+    ck_assert_int_eq(tapir_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), 0);
+    struct sockaddr_in a = sockenv_addr("0.0.0.0", port);
+    ck_assert_int_eq(tapir_bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(tapir_listen(fd, 16), 0);
+    return fd;
+}
+
+void sockenv_pair(struct sock_env *e, uint16_t port, int *client, int *server, int *listener)
+{
+    int l = sockenv_listen(e->b, port);
+    int c = tapir_socket_on(e->a, AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(c, TAPIR_FD_BASE);
+    struct sockaddr_in to = sockenv_addr("10.0.0.3", port);
+    ck_assert_msg(tapir_connect(c, (struct sockaddr *)&to, sizeof to) == 0, "connect: %s", strerror(errno));
+    int s = tapir_accept(l, NULL, NULL);
+    ck_assert_msg(s >= TAPIR_FD_BASE, "accept: %s", strerror(errno));
+    if (listener)
+        *listener = l;
+    else
+        ck_assert_int_eq(tapir_close(l), 0);
+    *client = c;
+    *server = s;
+}
+
+short sockenv_wait(int fd, short want, int ms)
+{
+    struct pollfd p = { .fd = fd, .events = want };
+    uint64_t end = sockenv_ms() + (uint64_t)ms;
+    for (;;) {
+        uint64_t now = sockenv_ms();
+        int left = now >= end ? 0 : (int)(end - now);
+        int n = tapir_poll(&p, 1, left);
+        if (n != 0 || left == 0)
+            return n > 0 ? p.revents : 0;
+    }
+}
+
+uint64_t sockenv_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}

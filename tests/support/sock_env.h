@@ -1,0 +1,40 @@
+/* Socket API tests without root: two stacks started with their runtime
+ * threads (tapir_stack_start) on the two ends of a realtime vlink.
+ *
+ *   A = 10.0.0.2 (started first: the default stack of tapir_socket())
+ *   B = 10.0.0.3
+ *
+ * Helpers assert with Check (ck_assert*), so call them from test bodies or
+ * checked fixtures.
+ */
+#ifndef TAPIR_TEST_SOCK_ENV_H
+#define TAPIR_TEST_SOCK_ENV_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tapir/socket.h"
+#include "tapir/tapir.h"
+
+struct sock_env {
+    tapir_stack *a, *b;
+};
+
+/* Start A and B; tune (may be NULL) adjusts both configs before start. */
+void sockenv_start(struct sock_env *e, void (*tune)(struct tapir_config *cfg));
+/* Stop whichever of A and B still run (NULL members are skipped). */
+void sockenv_stop(struct sock_env *e);
+
+struct sockaddr_in sockenv_addr(const char *ip, uint16_t port);
+/* A listener on stack s at port (SO_REUSEADDR, backlog 16). */
+int sockenv_listen(tapir_stack *s, uint16_t port);
+/* A connected pair: *client on A, *server accepted on B from a listener on
+ * port (closed again unless listener is non-NULL, where it is returned). */
+void sockenv_pair(struct sock_env *e, uint16_t port, int *client, int *server, int *listener);
+/* Wait until fd reports one of want (tapir_poll), at most ms; the revents. */
+short sockenv_wait(int fd, short want, int ms);
+/* Monotonic milliseconds. */
+uint64_t sockenv_ms(void);
+
+#endif
