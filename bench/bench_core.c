@@ -38,6 +38,7 @@ struct core_bench {
     uint8_t frame[65536];
     uint64_t frames;
     bool corrupt;                 /* a received byte broke the pattern */
+    bool debug;                   /* BENCH_CORE_DEBUG set: trace to stderr */
 };
 
 static int to_dev(void *ctx, const uint8_t *frame, size_t len)
@@ -124,7 +125,8 @@ __attribute__((noinline)) bool core_transfer(struct core_bench *cb, tapir_time_t
         steps = 0;
         tapir_time_t next = tmin(tmin(tapir_vlink_next_delivery(cb->da), tapir_vlink_next_delivery(cb->db)),
                                  tmin(tapir_stack_next_deadline(cb->a), tapir_stack_next_deadline(cb->b)));
-        if (getenv("BENCH_CORE_DEBUG")) fprintf(stderr, "now=%llu next=%llu tx=%s rx=%p\n", (unsigned long long)cb->now, (unsigned long long)next, tapir_tcp_state_name(tcp_state(cb->tx)), (void *)cb->rx);
+        if (cb->debug)
+            fprintf(stderr, "now=%llu next=%llu tx=%s rx=%p\n", (unsigned long long)cb->now, (unsigned long long)next, tapir_tcp_state_name(tcp_state(cb->tx)), (void *)cb->rx);
         if (next == TAPIR_TIME_NEVER || next > limit)
             return false;
         cb->now = next > cb->now ? next : cb->now + 1;
@@ -196,7 +198,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: setup failed\n", argv[0]);
         return 1;
     }
-    if (getenv("BENCH_CORE_DEBUG")) {
+    cb.debug = getenv("BENCH_CORE_DEBUG") != NULL;
+    if (cb.debug) {
         tapir_stack_set_state_hook(cb.a, debug_state, "a");
         tapir_stack_set_state_hook(cb.b, debug_state, "b");
     }
