@@ -2,16 +2,21 @@
  * --server).
  *
  *   bench_connrate [--tapir ...] [--time S] [--echo] [--batch N]
- *                  [--ports N] [--first-batch K] HOST PORT
+ *                  [--ports N] [--src-base A.B.C.D --srcs M]
+ *                  [--first-batch K] HOST PORT
  *
  * One connection after another for S seconds (default 2): connect, then
  * close (or, with --echo, write 1 byte, read the 1-byte echo, then close).
  * The client closes first, so each connection leaves a TIME_WAIT entry on
  * the client's side. So that those do not distort the figure (a client runs
  * out of ephemeral ports for one destination, or its lookups slow down), the
- * connections go in batches of at most N (default and maximum 5000), batch
- * b to port PORT + (K + b) mod NPORTS (the server listens on NPORTS ports;
- * a 4-tuple in TIME_WAIT blocks only the same destination port). Prints
+ * connections go in batches of at most N (default and maximum 5000), and
+ * each batch uses a 4-tuple space of its own: batch b goes to port
+ * PORT + (K + b) mod NPORTS (the server listening on NPORTS ports) and, with
+ * --src-base, from source address A.B.C.D + (K + b) mod M (addresses the
+ * client's interface must have; kernel mode only). A TIME_WAIT entry blocks
+ * only its own 4-tuple. Source addresses are the cheaper way: a server
+ * polling many listeners pays for each of them on every wake-up. Prints
  *   result conn_count=...  result conn_seconds=...  result conn_per_sec=...
  *   result conn_batches=... (the caller adds it to K for the next run)
  */
@@ -27,18 +32,27 @@
 
 static void usage(FILE *f, const char *prog)
 {
-    fprintf(f, "usage: %s [options] [--time S] [--echo] [--batch N] [--ports N] [--first-batch K] HOST PORT\n"
+    fprintf(f, "usage: %s [options] [--time S] [--echo] [--batch N] [--ports N]\n"
+               "          [--src-base A.B.C.D --srcs M] [--first-batch K] HOST PORT\n"
                "Open and close connections for S seconds; print connections per second.\n"
                BENCH_COMMON_USAGE, prog);
 }
 
 /* One connection: 0, or -1 with errno. */
-static int one_connection(const struct sockaddr_in *to, bool echo)
+static int one_connection(const struct sockaddr_in *from, const struct sockaddr_in *to, bool echo)
 {
     int s = bn_socket();
     if (s < 0)
         return -1;
-    int rc = bn_connect(s, to);
+    int rc = 0;
+    if (from) {
+        /* Pick the port at connect(), per 4-tuple, not at bind(). */
+        int one = 1;
+        setsockopt(s, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        rc = bind(s, (const struct sockaddr *)from, sizeof *from);
+    }
+    if (rc == 0)
+        rc = bn_connect(s, to);
     if (rc == 0 && echo) {
         char b = 'e';
         rc = bn_write_all(s, &b, 1);
@@ -57,7 +71,8 @@ int main(int argc, char **argv)
     bench_default_opts(&o);
     double duration = 2;
     bool echo = false;
-    unsigned long batch = CONNRATE_MAX_BATCH, ports = 1, first = 0;
+    unsigned long batch = CONNRATE_MAX_BATCH, ports = 1, first = 0, srcs = 0;
+    struct in_addr src_base = { 0 };
     const char *pos[2];
     int npos = 0;
     for (int i = 1; i < argc;) {
@@ -70,10 +85,17 @@ int main(int argc, char **argv)
         unsigned long *target = strcmp(a, "--batch") == 0         ? &batch
                                 : strcmp(a, "--ports") == 0       ? &ports
                                 : strcmp(a, "--first-batch") == 0 ? &first
+                                : strcmp(a, "--srcs") == 0        ? &srcs
                                                                   : NULL;
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout, argv[0]);
             return 0;
+        } else if (strcmp(a, "--src-base") == 0) {
+            const char *v = bench_opt_value(argc, argv, &i);
+            if (!v || inet_pton(AF_INET, v, &src_base) != 1) {
+                fprintf(stderr, "%s: --src-base needs an IPv4 address\n", argv[0]);
+                return 2;
+            }
         } else if (strcmp(a, "--echo") == 0) {
             echo = true;
         } else if (strcmp(a, "--time") == 0) {
@@ -94,7 +116,8 @@ int main(int argc, char **argv)
     }
     struct sockaddr_in to;
     if (npos != 2 || bench_parse_addr(argv[0], pos[0], pos[1], &to) < 0 || batch == 0 ||
-        batch > CONNRATE_MAX_BATCH || ports == 0 || ntohs(to.sin_port) + ports - 1 > 65535) {
+        batch > CONNRATE_MAX_BATCH || ports == 0 || ntohs(to.sin_port) + ports - 1 > 65535 ||
+        (srcs > 0) != (src_base.s_addr != 0) || (srcs > 0 && o.tapir) || srcs > 65536) {
         usage(stderr, argv[0]);
         return 2;
     }
@@ -106,9 +129,12 @@ int main(int argc, char **argv)
     int status = 0;
     while (status == 0 && bench_now_ns() < stop) {
         to.sin_port = htons((uint16_t)(base + (first + batches) % ports));
+        struct sockaddr_in from = { .sin_family = AF_INET };
+        if (srcs)
+            from.sin_addr.s_addr = htonl(ntohl(src_base.s_addr) + (uint32_t)((first + batches) % srcs));
         batches++;
         for (unsigned long k = 0; k < batch; k++) {
-            if (one_connection(&to, echo) < 0) {
+            if (one_connection(srcs ? &from : NULL, &to, echo) < 0) {
                 fprintf(stderr, "%s: connection %lu: %s\n", argv[0], count, strerror(errno));
                 status = 1;
                 break;
