@@ -4,6 +4,7 @@
 #include "common/bench_net.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -21,6 +22,7 @@
 
 static struct {
     bool tapir;
+    bool stats;
     tapir_stack *stack;
 } bench_mode;
 
@@ -84,8 +86,11 @@ int bench_parse_common_opt(int argc, char **argv, int *i, struct bench_opts *o)
 {
     const char *a = argv[*i];
     unsigned long v;
-    if (strcmp(a, "--tapir") == 0) {
-        o->tapir = true;
+    if (strcmp(a, "--tapir") == 0 || strcmp(a, "--stats") == 0) {
+        if (a[2] == 't')
+            o->tapir = true;
+        else
+            o->stats = true;
         *i += 1;
         return 1;
     }
@@ -141,6 +146,7 @@ int bench_start(const char *prog, const struct bench_opts *o)
     alarm((unsigned)(o->max_time + 0.999));
     signal(SIGPIPE, SIG_IGN);
     bench_mode.tapir = o->tapir;
+    bench_mode.stats = o->stats;
     if (o->tapir) {
         if (cli_check_link_opts(&o->link, prog) < 0)
             return -1;
@@ -176,8 +182,43 @@ int bench_start(const char *prog, const struct bench_opts *o)
     return bench_pin_self(prog, o->cpu);
 }
 
+/* Each thread's context switches, from /proc/self/task/TID/status. */
+static void print_context_switches(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[300], line[256];
+        snprintf(path, sizeof path, "/proc/self/task/%s/status", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        unsigned long long vol = 0, invol = 0;
+        while (fgets(line, sizeof line, f)) {
+            sscanf(line, "voluntary_ctxt_switches: %llu", &vol);
+            sscanf(line, "nonvoluntary_ctxt_switches: %llu", &invol);
+        }
+        fclose(f);
+        fprintf(stderr, "thread %s: %llu voluntary, %llu involuntary context switches\n",
+                e->d_name, vol, invol);
+    }
+    closedir(d);
+}
+
 void bench_stop(void)
 {
+    if (bench_mode.stats) {
+        if (bench_mode.stack) {
+            struct tapir_stats st;
+            tapir_stack_snapshot_stats(bench_mode.stack, &st);
+            cli_print_stats(stderr, &st);
+        }
+        print_context_switches();
+    }
     if (bench_mode.stack)
         tapir_stack_stop(bench_mode.stack);
     bench_mode.stack = NULL;

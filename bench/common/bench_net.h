@@ -39,6 +39,7 @@ struct bench_opts {
     int stack_cpu;           /* -1: as cpu */
     uint32_t sndbuf, rcvbuf; /* 0: config default */
     double max_time;
+    bool stats;              /* --stats: counters and context switches at the end */
 };
 
 #define BENCH_COMMON_USAGE \
@@ -48,7 +49,9 @@ struct bench_opts {
     "  --stack-cpu N     pin tapir's stack thread to CPU N (default: --cpu)\n" \
     "  --sndbuf BYTES    tapir send buffer per connection\n" \
     "  --rcvbuf BYTES    tapir receive buffer per connection\n" \
-    "  --max-time S      end the process after S seconds at most (default 120)\n"
+    "  --max-time S      end the process after S seconds at most (default 120)\n" \
+    "  --stats           at the end, print tapir's counters and each thread's\n" \
+    "                    context switches to stderr (for diagnosis)\n"
 
 void bench_default_opts(struct bench_opts *o);
 /* 1 if argv[*i] was a common option (consumed), 0 if not, -1 on error. */
@@ -56,7 +59,7 @@ int bench_parse_common_opt(int argc, char **argv, int *i, struct bench_opts *o);
 /* Arm the watchdog, open the device and start the stack (--tapir), pin.
  * 0, or -1 with a message. */
 int bench_start(const char *prog, const struct bench_opts *o);
-/* Stop the stack (if any). */
+/* Print the --stats report (if asked), then stop the stack (if any). */
 void bench_stop(void);
 bool bench_is_tapir(void);
 tapir_stack *bench_stack(void);

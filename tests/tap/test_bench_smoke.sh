@@ -28,7 +28,7 @@ sed 's/^/stderr: /' "$TMP/err"
 # Figures with a kernel reference, and tapir-only ones.
 compared="bulk_in_mbps bulk_out_mbps rr_same_median_us rr_same_p99_us rr_cross_median_us
           rr_cross_p99_us conn_close_per_sec conn_echo_per_sec"
-tapir_only="idle_rss_mib idle_per_conn_bytes core_mb_per_cpu_sec"
+tapir_only="bulk_in_idle_mbps idle_rss_mib idle_per_conn_bytes core_mb_per_cpu_sec"
 for f in $compared $tapir_only core_instr_per_byte; do
     row=$(grep "^$f " "$TMP/table") || fail "figure $f missing from the table"
     grep -q "\"$f\": {" "$TMP/out.json" || fail "figure $f missing from the JSON"
