@@ -230,6 +230,10 @@ int main(int argc, char **argv)
         while (nanosleep(&t, &t) < 0 && errno == EINTR)
             ;
     }
+    struct tapir_stats st;
+    tapir_stack_snapshot_stats(stack, &st);
     tapir_stack_stop(stack);
+    if (verbose)
+        cli_print_stats(stderr, &st);
     return status;
 }

@@ -17,7 +17,8 @@
  * (tapir_poll) and never collide. They are unique across all stacks of the
  * process; the lowest free one is handed out first. At the table's limit
  * (tapir_socket_set_limit, default 65536) tapir_socket/tapir_accept fail
- * with EMFILE. An unknown descriptor gives EBADF. They are not kernel
+ * with EMFILE (and tapir_socket with ENFILE at the stack's connection
+ * limit, tcp_max_connections). An unknown descriptor gives EBADF. They are not kernel
  * descriptors: do not pass them to read(2)/close(2) and do not pass kernel
  * descriptors to tapir_read/tapir_close (EBADF).
  *

@@ -6,7 +6,11 @@
  * short chain walk. An entry is
  *   PENDING   a request is out; packets wait in its queue (chained by
  *             buf->next); `deadline` is when to retry or give up;
- *   RESOLVED  the MAC is known; `deadline` is when it expires.
+ *   RESOLVED  the MAC is known; `deadline` is when it expires. An entry
+ *             that expires while in use is not dropped at once (that would
+ *             stall a live flow behind a fresh resolution): it keeps its MAC
+ *             and is re-confirmed with up to cfg.arp_retries requests
+ *             (`refreshing`), and only forgotten if none is answered.
  * Timers are absolute deadlines; `earliest` caches a lower bound of them all
  * so arp_next_deadline() is O(1) (recomputed exactly by arp_poll()).
  */
@@ -32,7 +36,9 @@ struct arp_entry {
     uint32_t ip;
     uint8_t mac[6];
     uint8_t state;              /* enum arp_entry_state */
-    uint8_t requests_sent;      /* while PENDING */
+    uint8_t requests_sent;      /* while PENDING or refreshing */
+    bool refreshing;            /* RESOLVED, expired while in use, being re-confirmed */
+    bool used;                  /* a packet went out through it since the last confirmation */
     int32_t hash_next;          /* next entry in the bucket, or NIL; free list when FREE */
     tapir_time_t deadline;      /* PENDING: next retry/give-up; RESOLVED: expiry */
     tapir_time_t updated;       /* when last confirmed (eviction picks the oldest) */
@@ -226,6 +232,9 @@ static void learn(struct tapir_stack *s, struct arp_entry *e, const uint8_t mac[
 {
     memcpy(e->mac, mac, 6);
     e->updated = s->now;
+    e->refreshing = false;
+    e->used = false;
+    e->requests_sent = 0;
     set_deadline(s->arp, e, s->now + s->cfg.arp_entry_ttl);
     if (e->state == ARP_PENDING) {
         e->state = ARP_RESOLVED;
@@ -331,6 +340,7 @@ void arp_output_ipv4(struct tapir_stack *s, uint32_t nexthop, struct buf *b)
     }
     struct arp_entry *e = find(s->arp, nexthop);
     if (e && e->state == ARP_RESOLVED) {
+        e->used = true;
         emit_to(s, e->mac, b);
         return;
     }
@@ -352,7 +362,7 @@ void arp_output_ipv4(struct tapir_stack *s, uint32_t nexthop, struct buf *b)
     set_deadline(s->arp, e, s->now + s->cfg.arp_retry_interval);
 }
 
-/* A pending entry's time came: ask again, or give up on it. */
+/* A pending (or refreshing) entry's time came: ask again, or give up on it. */
 static void retry_or_fail(struct tapir_stack *s, struct arp_entry *e, tapir_time_t now)
 {
     if (e->requests_sent < s->cfg.arp_retries) {
@@ -379,8 +389,13 @@ void arp_poll(struct tapir_stack *s, tapir_time_t now)
         if (e->state == ARP_FREE)
             continue;
         if (e->deadline <= now) {
-            if (e->state == ARP_RESOLVED) {
-                /* Expired: forget it; the next packet resolves afresh. */
+            if (e->state == ARP_RESOLVED && !e->refreshing && e->used) {
+                /* Expired while in use: keep sending to the known MAC and
+                 * ask again (retry_or_fail forgets it if nobody answers). */
+                e->refreshing = true;
+                e->requests_sent = 0;
+            } else if (e->state == ARP_RESOLVED && !e->refreshing) {
+                /* Expired unused: forget it; a later packet resolves afresh. */
                 release(t, e);
                 continue;
             }

@@ -23,6 +23,8 @@ void arp_output_ipv4(struct tapir_stack *s, uint32_t nexthop, struct buf *b);
 /* Gratuitous ARP announcing our address (RFC 5227 2.3). */
 void arp_announce(struct tapir_stack *s);
 void arp_poll(struct tapir_stack *s, tapir_time_t now);
+/* When arp_poll must run next: never later than needed, but possibly earlier
+ * (a cached lower bound, made exact by the next arp_poll). */
 tapir_time_t arp_next_deadline(const struct tapir_stack *s);
 /* The cached MAC of ip (host order): 0, or -ENOENT if none is resolved. */
 int arp_cache_lookup(const struct tapir_stack *s, uint32_t ip, uint8_t mac[6]);

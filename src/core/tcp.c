@@ -120,6 +120,7 @@ struct tcp_conn *tcp_conn_alloc(struct tapir_stack *s, int *err)
     c->state = TAPIR_TCP_CLOSED;
     c->heap_idx = UINT32_MAX;
     c->rto_at = c->delack_at = c->persist_at = c->keepalive_at = c->timewait_at = TAPIR_TIME_NEVER;
+    c->idle_at = TAPIR_TIME_NEVER;
     c->deadline = TAPIR_TIME_NEVER;
     c->sndbuf_max = s->cfg.tcp_sndbuf;
     c->rcvbuf_max = s->cfg.tcp_rcvbuf;
@@ -202,6 +203,7 @@ void tcp_conn_closed(struct tcp_conn *c, int err, const char *cause)
         c->error = err;
     tcp_set_state(c, TAPIR_TCP_CLOSED, cause);
     c->rto_at = c->delack_at = c->persist_at = c->keepalive_at = c->timewait_at = TAPIR_TIME_NEVER;
+    c->idle_at = TAPIR_TIME_NEVER;
     tcp_timer_sync(c);
     tcp_ring_free(&c->sndbuf);
     c->ooo_n = 0;

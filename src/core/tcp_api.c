@@ -8,6 +8,12 @@
 
 static inline uint32_t min_u32(uint32_t a, uint32_t b) { return a < b ? a : b; }
 
+void tcp_clock(struct tapir_stack *s, tapir_time_t now)
+{
+    if (now > s->now)
+        s->now = now;
+}
+
 struct tcp_conn *tcp_conn_new(struct tapir_stack *s, int *err)
 {
     struct tcp_conn *c = tcp_conn_alloc(s, err);
@@ -98,6 +104,10 @@ static int start_active_open(struct tcp_conn *c, uint32_t ip, uint16_t port, con
     struct tapir_stack *s = c->s;
     if (ip == 0 || port == 0)
         return -EINVAL;
+    /* MUST-46: no OPEN to a broadcast or multicast address. */
+    if (ip == 0xffffffffu || (ip & 0xf0000000u) == 0xe0000000u ||
+        (s->netmask != 0xffffffffu && (ip & ~s->netmask) == ~s->netmask && (ip & s->netmask) == (s->ip & s->netmask)))
+        return -ENETUNREACH;
     if (ipv4_route(s, ip) == 0)
         return -ENETUNREACH;
     if (!c->bound) {
@@ -114,6 +124,9 @@ static int start_active_open(struct tcp_conn *c, uint32_t ip, uint16_t port, con
     c->iss = tcp_isn(s, c->lip, c->lport, c->rip, c->rport);
     c->snd_una = c->snd_nxt = c->snd_max = c->iss;
     c->snd_wnd = 0;
+    c->ws_ok = false;
+    c->snd_wscale = 0;
+    c->rcv_wscale = tcp_wscale_for(c->rcvbuf_max);
     tcp_cc_init(c);
     tcp_set_state(c, TAPIR_TCP_SYN_SENT, cause);
     tcp_output(c);
@@ -193,6 +206,8 @@ long tcp_recv(struct tcp_conn *c, void *buf, size_t len, bool peek)
         tcp_ring_read(&c->rcvbuf, 0, buf, n);
         if (!peek) {
             tcp_ring_consume(&c->rcvbuf, n);
+            if (c->rcvbuf.len == 0)
+                tcp_ring_idle_check(c);
             /* Reading opened the window: tell the peer if it moved enough
              * (RFC 1122 4.2.3.3). */
             if (tcp_window_update_due(c))
@@ -264,6 +279,7 @@ void tcp_close(struct tcp_conn *c)
 {
     struct tapir_stack *s = c->s;
     c->owned = false;
+    c->orphan = true;
     c->rd_shut = true;
     switch (c->state) {
     case TAPIR_TCP_LISTEN:
@@ -304,6 +320,7 @@ void tcp_close(struct tcp_conn *c)
 void tcp_abort(struct tcp_conn *c)
 {
     c->owned = false;
+    c->orphan = true;
     if (c->state == TAPIR_TCP_LISTEN) {
         tcp_close(c);
         return;

@@ -39,6 +39,12 @@ typedef void (*tcp_notify_fn)(void *owner, struct tcp_conn *c, unsigned events);
 void tcp_set_notify(struct tapir_stack *s, tcp_notify_fn fn);
 void tcp_set_owner(struct tcp_conn *c, void *owner);
 
+/* The time of the API call about to be made (monotonic microseconds): the
+ * socket layer calls between polls, so call this first (with the lock
+ * held) or timers armed by the call would count from the last poll. Time
+ * never goes back: an earlier value is ignored. */
+void tcp_clock(struct tapir_stack *s, tapir_time_t now);
+
 /* A new connection in CLOSED. NULL with *err = -EMFILE/-ENOMEM at the limit. */
 struct tcp_conn *tcp_conn_new(struct tapir_stack *s, int *err);
 /* ip 0 means our address; port 0 picks an ephemeral port.

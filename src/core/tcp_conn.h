@@ -45,6 +45,7 @@ struct tcp_conn {
     bool hashed;                    /* in the 4-tuple table */
     bool listening_hashed;          /* in the listener table */
     bool owned;                     /* the owner has not closed it yet */
+    bool orphan;                    /* the owner closed it: the core finishes it */
     bool freed;                     /* on the graveyard list */
     bool passive;                   /* created by a listener (RFC note 1) */
     bool reuseaddr, nodelay, keepalive;
@@ -82,11 +83,15 @@ struct tcp_conn {
     struct tcp_ring sndbuf;         /* bytes from snd_una on: in flight, then unsent */
     uint32_t sndbuf_max;
     bool fin_sent;                  /* the FIN has a sequence number (snd_max past it) */
+    bool probe_out;                 /* a zero-window probe byte at snd_nxt is out */
 
     /* Receive sequence space. rcv_adv is the right edge we announced; it never
      * moves left (RFC 9293 3.8.6 "shrinking the window" is discouraged). */
     uint32_t irs, rcv_nxt, rcv_adv;
     uint32_t rcv_mss;               /* largest segment the peer may send us */
+    bool ws_ok;                     /* both sides sent window scale (RFC 7323) */
+    uint8_t snd_wscale;             /* the peer's shift: applies to windows it sends */
+    uint8_t rcv_wscale;             /* our shift: applies to windows we send */
     struct tcp_ring rcvbuf;         /* [0,len) in order, unread; then out of order */
     uint32_t rcvbuf_max;
     struct tcp_range ooo[TCP_OOO_RANGES];
@@ -112,6 +117,7 @@ struct tcp_conn {
 
     /* Timers. */
     tapir_time_t rto_at, delack_at, persist_at, keepalive_at, timewait_at;
+    tapir_time_t idle_at;           /* release empty buffer rings if still empty then */
     tapir_time_t deadline;          /* min of the above: the heap key */
     uint32_t heap_idx;              /* position in the heap, UINT32_MAX if out */
     uint32_t persist_backoff;
@@ -191,7 +197,9 @@ void tcp_send_rst_for(struct tcp_conn *c);
 void tcp_send_rst_raw(struct tapir_stack *s, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport,
                       uint32_t seq, uint32_t ack, uint8_t flags);
 void tcp_send_challenge_ack(struct tcp_conn *c);
-uint16_t tcp_window_to_advertise(struct tcp_conn *c);
+uint16_t tcp_window_to_advertise(struct tcp_conn *c, bool syn);
+/* The shift that lets a window cover the receive buffer (RFC 7323 2.3). */
+uint8_t tcp_wscale_for(uint32_t rcvbuf);
 bool tcp_window_update_due(const struct tcp_conn *c);
 uint32_t tcp_flight(const struct tcp_conn *c);
 uint32_t tcp_unsent(const struct tcp_conn *c);
@@ -203,6 +211,10 @@ void tcp_rto_arm(struct tcp_conn *c);
 tapir_time_t tcp_rto_current(const struct tcp_conn *c);
 void tcp_enter_time_wait(struct tcp_conn *c, const char *cause);
 void tcp_keepalive_reset(struct tcp_conn *c);
+/* A ring just became empty: arrange for its memory to be released if it
+ * stays empty for a while (so idle connections hold no buffers, without a
+ * free/malloc pair per packet while data flows). */
+void tcp_ring_idle_check(struct tcp_conn *c);
 
 /* tcp_reass.c */
 /* Place payload [seq, seq+len) into the receive ring; advance rcv_nxt over

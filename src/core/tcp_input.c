@@ -25,6 +25,23 @@ static void rcv_closed(struct tapir_stack *s, uint32_t lip, uint32_t rip, const 
 
 /* The MSS option (RFC 9293 3.7.1): send no more than the peer can take and
  * no more than our own MTU allows; 536 when the peer sent none. */
+/* Window scale (RFC 7323 2.2, 2.3): on only if both SYNs carried it. */
+static void apply_peer_wscale(struct tcp_conn *c, const struct tcp_seg *g)
+{
+    c->ws_ok = g->has_ws;
+    c->snd_wscale = g->has_ws ? g->ws : 0;
+    if (!g->has_ws)
+        c->rcv_wscale = 0;
+}
+
+/* SEG.WND as a byte count: scaled, except on a SYN. */
+static uint32_t seg_wnd(const struct tcp_conn *c, const struct tcp_seg *g)
+{
+    if (g->flags & TCP_SYN)
+        return g->wnd;
+    return (uint32_t)g->wnd << c->snd_wscale;
+}
+
 static void apply_peer_mss(struct tcp_conn *c, const struct tcp_seg *g)
 {
     uint32_t peer = g->has_mss ? g->mss : 536;
@@ -110,6 +127,8 @@ static void rcv_listen(struct tcp_conn *l, uint32_t lip, uint32_t rip, const str
     c->snd_wl1 = g->seq;
     c->snd_wl2 = c->iss;
     apply_peer_mss(c, g);
+    c->rcv_wscale = tcp_wscale_for(c->rcvbuf_max);
+    apply_peer_wscale(c, g);
     tcp_cc_init(c);
     s->stats.tcp_passive_opens++;
     tcp_set_state(c, TAPIR_TCP_SYN_RECEIVED, "rcv SYN, snd SYN,ACK");
@@ -159,6 +178,7 @@ static void rcv_syn_sent(struct tcp_conn *c, const struct tcp_seg *g)
     c->rcv_nxt = g->seq + 1;
     c->rcv_adv = c->rcv_nxt;
     apply_peer_mss(c, g);
+    apply_peer_wscale(c, g);
     c->snd_wnd = g->wnd;
     c->max_sndwnd = g->wnd;
     c->snd_wl1 = g->seq;
@@ -233,15 +253,13 @@ static void rcv_text_and_fin(struct tcp_conn *c, uint32_t seq, const uint8_t *da
         }
     }
     if (dlen > 0) {
-        if (!c->owned || c->rd_shut) {
-            /* Nobody will ever read this (closed, or shutdown(RD)): as Linux,
-             * answer with a RST rather than acknowledge data into the void. */
-            if (!c->owned) {
-                tcp_send_rst_for(c);
-                s->stats.tcp_aborts++;
-                tcp_conn_closed(c, -ECONNRESET, "data after close, snd RST");
-                return;
-            }
+        if (c->orphan) {
+            /* Nobody will ever read this: as Linux, answer with a RST
+             * rather than acknowledge data into the void. */
+            tcp_send_rst_for(c);
+            s->stats.tcp_aborts++;
+            tcp_conn_closed(c, -ECONNRESET, "data after close, snd RST");
+            return;
         }
         long r = tcp_reass_insert(c, seq, data, dlen);
         if (r < 0) {
@@ -278,6 +296,8 @@ static void rcv_text_and_fin(struct tcp_conn *c, uint32_t seq, const uint8_t *da
 /* Resend the first unacknowledged segment (fast retransmit, partial ACK). */
 static void retransmit_first(struct tcp_conn *c)
 {
+    if (c->snd_una == c->iss)
+        return;                 /* our SYN is not acknowledged: its own timer resends it */
     uint32_t len = min_u32(c->sndbuf.len, c->snd_mss);
     uint8_t flags = TCP_ACK;
     if (len == 0 && c->fin_sent)
@@ -296,6 +316,10 @@ static void retransmit_first(struct tcp_conn *c)
 static bool rcv_ack(struct tcp_conn *c, const struct tcp_seg *g, uint32_t seq)
 {
     struct tapir_stack *s = c->s;
+    if (c->probe_out && g->ack == c->snd_nxt + 1 && seq_gt(g->ack, c->snd_max)) {
+        c->snd_max = g->ack;            /* the peer took our zero-window probe byte */
+        c->probe_out = false;
+    }
     if (seq_gt(g->ack, c->snd_max)) {
         /* Acknowledges something not yet sent: ACK and drop (3.10.7.4). */
         stack_drop(s, TAPIR_DROP_TCP_BAD_ACK);
@@ -309,7 +333,8 @@ static bool rcv_ack(struct tcp_conn *c, const struct tcp_seg *g, uint32_t seq)
         tcp_send_challenge_ack(c);
         return false;
     }
-    bool window_same = g->wnd == c->snd_wnd;
+    uint32_t wnd = seg_wnd(c, g);
+    bool window_same = wnd == c->snd_wnd;
     if (seq_gt(g->ack, c->snd_una)) {
         uint32_t acked = g->ack - c->snd_una;
         uint32_t consumed = acked;
@@ -318,6 +343,8 @@ static bool rcv_ack(struct tcp_conn *c, const struct tcp_seg *g, uint32_t seq)
         if (consumed > c->sndbuf.len)
             consumed = c->sndbuf.len;       /* the rest is our FIN */
         tcp_ring_consume(&c->sndbuf, consumed);
+        if (c->sndbuf.len == 0)
+            tcp_ring_idle_check(c);
         if (c->rtt_timing && seq_gt(g->ack, c->rtt_seq)) {
             tcp_rtt_sample(c, s->now - c->rtt_start);
             c->rtt_timing = false;
@@ -344,12 +371,12 @@ static bool rcv_ack(struct tcp_conn *c, const struct tcp_seg *g, uint32_t seq)
     }
     /* Window update (3.10.7.4 step 5): only from a newer segment. */
     if (seq_lt(c->snd_wl1, seq) || (c->snd_wl1 == seq && seq_leq(c->snd_wl2, g->ack))) {
-        c->snd_wnd = g->wnd;
+        c->snd_wnd = wnd;
         c->snd_wl1 = seq;
         c->snd_wl2 = g->ack;
-        if (g->wnd > c->max_sndwnd)
-            c->max_sndwnd = g->wnd;
-        if (g->wnd > 0 && c->persist_at != TAPIR_TIME_NEVER) {
+        if (wnd > c->max_sndwnd)
+            c->max_sndwnd = wnd;
+        if (wnd > 0 && c->persist_at != TAPIR_TIME_NEVER) {
             c->persist_at = TAPIR_TIME_NEVER;
             c->persist_backoff = 0;
             tcp_timer_sync(c);
@@ -472,7 +499,14 @@ static void rcv_synchronized(struct tcp_conn *c, const struct tcp_seg *g0)
         }
     }
 
-    /* Step 4: SYN in a synchronized state: challenge ACK (RFC 5961 4.2). */
+    /* Step 4: SYN. A passively opened SYN_RECEIVED connection goes back to
+     * LISTEN; a synchronized one answers with a challenge ACK (RFC 5961 4.2). */
+    if ((g->flags & TCP_SYN) && c->state == TAPIR_TCP_SYN_RECEIVED && c->passive && c->listener) {
+        stack_drop(s, TAPIR_DROP_TCP_UNEXPECTED);
+        tcp_set_state(c, TAPIR_TCP_LISTEN, "rcv SYN in window (back to LISTEN)");
+        tcp_conn_release(c);
+        return;
+    }
     if (g->flags & TCP_SYN) {
         stack_drop(s, TAPIR_DROP_TCP_UNEXPECTED);
         tcp_send_challenge_ack(c);
@@ -492,11 +526,11 @@ static void rcv_synchronized(struct tcp_conn *c, const struct tcp_seg *g0)
             tcp_send_rst_raw(s, c->lip, c->lport, c->rip, c->rport, g->ack, 0, TCP_RST);
             return;
         }
-        c->snd_wnd = g->wnd;
+        c->snd_wnd = seg_wnd(c, g);
         c->snd_wl1 = g->seq;
         c->snd_wl2 = g->ack;
-        if (g->wnd > c->max_sndwnd)
-            c->max_sndwnd = g->wnd;
+        if (c->snd_wnd > c->max_sndwnd)
+            c->max_sndwnd = c->snd_wnd;
         enter_established(c, "rcv ACK of SYN");
         struct tcp_conn *l = c->listener;
         if (l) {
@@ -548,7 +582,7 @@ static void rcv_synchronized(struct tcp_conn *c, const struct tcp_seg *g0)
         return;
     if (c->state == TAPIR_TCP_FIN_WAIT_1 && our_fin_acked(c)) {
         tcp_set_state(c, TAPIR_TCP_FIN_WAIT_2, "rcv ACK of FIN");
-        if (!c->owned) {
+        if (c->orphan) {
             c->timewait_at = s->now + 2 * s->cfg.msl;   /* orphan FIN_WAIT_2 bound */
             tcp_timer_sync(c);
         }
@@ -596,7 +630,7 @@ void tcp_input(struct tapir_stack *s, const struct ipv4_repr *ip, const uint8_t 
         return;
     }
     if (c->state == TAPIR_TCP_TIME_WAIT && (g.flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN &&
-        seq_gt(g.seq, c->rcv_nxt) && !c->owned) {
+        seq_gt(g.seq, c->rcv_nxt) && c->orphan) {
         struct tcp_conn *l = tcp_table_listener(s, ip->dst, g.dport);
         if (l) {
             reopen_time_wait(c, l, ip->dst, ip->src, &g);
@@ -616,13 +650,16 @@ void tcp_input(struct tapir_stack *s, const struct ipv4_repr *ip, const uint8_t 
 }
 
 /* ICMP errors about our segments (RFC 1122 4.2.3.9, RFC 5927): only for a
- * connection whose unacknowledged sequence range contains the quoted one. A
- * SYN_SENT connection is aborted on unreachable; an established one keeps
- * the error as the reason to give if it later times out. */
+ * connection whose unacknowledged sequence range contains the quoted one.
+ * Protocol and port unreachable (codes 2, 3) are hard errors and abort the
+ * connection (SHLD-26); every other code is soft (MUST-56: never abort on
+ * codes 0, 1, 5) and is kept as the error to report if the connection
+ * later times out. Fragmentation needed (4) would feed PMTUD, which is not
+ * implemented. */
 void tcp_icmp_error(struct tapir_stack *s, uint8_t type, uint8_t code,
                     const struct ipv4_repr *inner, const uint8_t *l4, size_t l4_len)
 {
-    if (l4_len < 8 || type != 3 /* destination unreachable */)
+    if (l4_len < 8 || type != 3 /* destination unreachable */ || code == 4)
         return;
     uint16_t sport = (uint16_t)(l4[0] << 8 | l4[1]);
     uint16_t dport = (uint16_t)(l4[2] << 8 | l4[3]);
@@ -630,12 +667,11 @@ void tcp_icmp_error(struct tapir_stack *s, uint8_t type, uint8_t code,
     struct tcp_conn *c = tcp_table_lookup(s, inner->src, sport, inner->dst, dport);
     if (!c || !seq_in(seq, c->snd_una, c->snd_max + 1))
         return;
-    if (code == 4 /* fragmentation needed: PMTUD not implemented */)
-        return;
-    int err = code == 0 ? -ENETUNREACH : code == 3 ? -ECONNREFUSED : -EHOSTUNREACH;
-    if (c->state == TAPIR_TCP_SYN_SENT) {
+    bool hard = code == 2 || code == 3;
+    int err = code == 3 ? -ECONNREFUSED : code == 2 ? -ENOPROTOOPT : code == 0 ? -ENETUNREACH : -EHOSTUNREACH;
+    if (hard && c->state != TAPIR_TCP_TIME_WAIT) {
         s->stats.tcp_aborts++;
-        tcp_conn_closed(c, err, "ICMP unreachable");
+        tcp_conn_closed(c, err, "ICMP unreachable (hard error)");
         tcp_reap(s);
         return;
     }

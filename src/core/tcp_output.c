@@ -35,20 +35,35 @@ uint32_t tcp_unsent(const struct tcp_conn *c)
     return off >= c->sndbuf.len ? 0 : c->sndbuf.len - off;
 }
 
+uint8_t tcp_wscale_for(uint32_t rcvbuf)
+{
+    uint8_t s = 0;
+    while (s < TCP_WS_MAX && (65535u << s) < rcvbuf)
+        s++;
+    return s;
+}
+
+static uint8_t our_shift(const struct tcp_conn *c)
+{
+    return c->ws_ok ? c->rcv_wscale : 0;
+}
+
 static uint32_t rcv_space(const struct tcp_conn *c)
 {
     uint32_t used = c->rcvbuf.len;
     uint32_t space = c->rcvbuf_max > used ? c->rcvbuf_max - used : 0;
-    return min_u32(space, 65535);   /* no window scaling (RFC 7323) yet */
+    return min_u32(space, 65535u << our_shift(c));
 }
 
 /* Receiver-side SWS avoidance (RFC 1122 4.2.3.3): the right edge moves only
  * by at least min(rcvbuf/2, MSS), and never to the left. */
-uint16_t tcp_window_to_advertise(struct tcp_conn *c)
+uint16_t tcp_window_to_advertise(struct tcp_conn *c, bool syn)
 {
     if (c->state == TAPIR_TCP_SYN_SENT || c->state == TAPIR_TCP_CLOSED)
-        return (uint16_t)rcv_space(c);
-    uint32_t edge = c->rcv_nxt + rcv_space(c);
+        return (uint16_t)min_u32(rcv_space(c), 65535);
+    /* The window of a SYN is never scaled (RFC 7323 2.2). */
+    uint32_t space = syn ? min_u32(rcv_space(c), 65535) : rcv_space(c);
+    uint32_t edge = c->rcv_nxt + space;
     if (seq_gt(edge, c->rcv_adv)) {
         uint32_t inc = edge - c->rcv_adv;
         if (inc >= min_u32(c->rcvbuf_max / 2, c->rcv_mss))
@@ -56,7 +71,8 @@ uint16_t tcp_window_to_advertise(struct tcp_conn *c)
     }
     if (seq_leq(c->rcv_adv, c->rcv_nxt))
         return 0;
-    return (uint16_t)min_u32(c->rcv_adv - c->rcv_nxt, 65535);
+    uint32_t w = c->rcv_adv - c->rcv_nxt;
+    return (uint16_t)min_u32(syn ? w : w >> our_shift(c), 65535);
 }
 
 /* Worth a window update of its own: the edge would move by two segments (or
@@ -104,6 +120,8 @@ int tcp_send_segment(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t l
     struct tcp_seg g = {
         .sport = c->lport, .dport = c->rport, .seq = seq, .flags = flags,
         .has_mss = with_mss, .mss = (uint16_t)c->adv_mss, .len = len,
+        /* Window scale rides on the SYN; on a SYN,ACK only if the peer's SYN had it. */
+        .has_ws = with_mss && (c->state == TAPIR_TCP_SYN_SENT || c->ws_ok), .ws = c->rcv_wscale,
     };
     if (flags & TCP_ACK) {
         g.ack = c->rcv_nxt;
@@ -114,7 +132,7 @@ int tcp_send_segment(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t l
             tcp_timer_sync(c);
         }
     }
-    g.wnd = tcp_window_to_advertise(c);
+    g.wnd = tcp_window_to_advertise(c, (flags & TCP_SYN) != 0);
     uint32_t off = 0;
     if (len)
         off = seq - data_seq0(c);
@@ -123,7 +141,11 @@ int tcp_send_segment(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t l
 
 void tcp_send_ack(struct tcp_conn *c)
 {
-    tcp_send_segment(c, c->snd_nxt, TCP_ACK, 0, false);
+    /* SEQ = SND.MAX, not SND.NXT: after a timeout snd_nxt went back to
+     * snd_una, and a bare ACK carrying that old number would fail the
+     * peer's sequence check (RFC 9293 3.10.7.4), which then ignores the
+     * ACK field; two such peers can stall each other. */
+    tcp_send_segment(c, c->snd_max, TCP_ACK, 0, false);
 }
 
 void tcp_send_challenge_ack(struct tcp_conn *c)
@@ -138,7 +160,7 @@ void tcp_send_challenge_ack(struct tcp_conn *c)
 void tcp_send_rst_for(struct tcp_conn *c)
 {
     /* RFC 9293 3.10.4 ABORT: <SEQ=SND.NXT><CTL=RST>. */
-    struct tcp_seg g = {.sport = c->lport, .dport = c->rport, .seq = c->snd_nxt, .flags = TCP_RST};
+    struct tcp_seg g = {.sport = c->lport, .dport = c->rport, .seq = c->snd_max, .flags = TCP_RST};
     c->s->stats.tcp_rst_tx++;
     emit(c->s, c->rip, &g, NULL, 0);
 }
@@ -224,6 +246,7 @@ static bool send_data(struct tcp_conn *c)
         if (!retrans)
             c->bytes_sent += len;
         tcp_send_segment(c, c->snd_nxt, flags, len, false);
+        c->probe_out = false;
         c->snd_nxt += len + (fin ? 1u : 0u);
         c->snd_max = seq_max(c->snd_max, c->snd_nxt);
         if (fin)

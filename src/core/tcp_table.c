@@ -249,6 +249,7 @@ void tcp_timer_sync(struct tcp_conn *c)
     d = time_min(d, c->persist_at);
     d = time_min(d, c->keepalive_at);
     d = time_min(d, c->timewait_at);
+    d = time_min(d, c->idle_at);
     if (c->freed)
         d = TAPIR_TIME_NEVER;
     c->deadline = d;

@@ -57,16 +57,41 @@ void tcp_keepalive_reset(struct tcp_conn *c)
     }
 }
 
+#define TCP_RING_IDLE TAPIR_SEC(1)
+
+static bool ring_releasable(const struct tcp_conn *c)
+{
+    return (c->sndbuf.mem && c->sndbuf.len == 0) ||
+           (c->rcvbuf.mem && c->rcvbuf.len == 0 && c->ooo_n == 0);
+}
+
+void tcp_ring_idle_check(struct tcp_conn *c)
+{
+    if (c->idle_at == TAPIR_TIME_NEVER && ring_releasable(c)) {
+        c->idle_at = c->s->now + TCP_RING_IDLE;
+        tcp_timer_sync(c);
+    }
+}
+
+static void idle_expired(struct tcp_conn *c)
+{
+    c->idle_at = TAPIR_TIME_NEVER;
+    if (c->sndbuf.mem && c->sndbuf.len == 0)
+        tcp_ring_free(&c->sndbuf);
+    if (c->rcvbuf.mem && c->rcvbuf.len == 0 && c->ooo_n == 0)
+        tcp_ring_free(&c->rcvbuf);
+}
+
 void tcp_enter_time_wait(struct tcp_conn *c, const char *cause)
 {
     tcp_set_state(c, TAPIR_TCP_TIME_WAIT, cause);
     /* TIME_WAIT keeps only the sequence state: no buffers, no other timers. */
-    c->rto_at = c->persist_at = c->keepalive_at = c->delack_at = TAPIR_TIME_NEVER;
+    c->rto_at = c->persist_at = c->keepalive_at = c->delack_at = c->idle_at = TAPIR_TIME_NEVER;
     c->timewait_at = c->s->now + 2 * c->s->cfg.msl;
     tcp_ring_free(&c->sndbuf);
     c->ooo_n = 0;
     c->ooo_bytes = 0;
-    if (c->rcvbuf.len == 0 || !c->owned)
+    if (c->rcvbuf.len == 0 || c->orphan)
         tcp_ring_free(&c->rcvbuf);
     tcp_timer_sync(c);
 }
@@ -77,6 +102,16 @@ static void rto_expired(struct tcp_conn *c)
     struct tapir_stack *s = c->s;
     c->rto_at = TAPIR_TIME_NEVER;
     bool handshake = c->state == TAPIR_TCP_SYN_SENT || c->state == TAPIR_TCP_SYN_RECEIVED;
+    if (!handshake && c->snd_wnd == 0 && c->sndbuf.len > 0 && seq_gt(c->snd_una, c->iss)) {
+        /* The peer closed its window while data was in flight: what is
+         * left is probing, not loss, and a window may stay zero for ever
+         * (MUST-37). Go back to snd_una and let the persist timer probe. */
+        c->snd_nxt = c->snd_una;
+        c->rtt_timing = false;
+        tcp_timer_sync(c);
+        tcp_output(c);
+        return;
+    }
     uint32_t limit = handshake ? s->cfg.tcp_syn_retries : s->cfg.tcp_max_retries;
     if (c->retries >= limit) {
         s->stats.tcp_timeouts++;
@@ -107,7 +142,7 @@ static void persist_expired(struct tcp_conn *c)
         /* Zero-window probe: one byte past the window; its ACK (with a
          * window) is acceptable because snd_max covers it. */
         tcp_send_segment(c, c->snd_nxt, TCP_ACK, 1, false);
-        c->snd_max = seq_max(c->snd_max, c->snd_nxt + 1);
+        c->probe_out = true;
         c->persist_backoff++;
     } else {
         /* SWS override (RFC 1122 4.2.3.4): send what the window allows. */
@@ -138,7 +173,7 @@ static void keepalive_expired(struct tcp_conn *c)
     }
     /* RFC 1122 4.2.3.6: a segment with SEG.SEQ = SND.NXT-1 and no data
      * makes the peer answer with an ACK. */
-    tcp_send_segment(c, c->snd_nxt - 1, TCP_ACK, 0, false);
+    tcp_send_segment(c, c->snd_max - 1, TCP_ACK, 0, false);
     c->keepalive_probes++;
     c->keepalive_at = c->s->now + c->ka_intvl;
     tcp_timer_sync(c);
@@ -152,7 +187,7 @@ void tcp_timer_fire(struct tcp_conn *c, tapir_time_t now)
             tcp_conn_closed(c, 0, "2MSL timer");
             return;
         }
-        if (c->state == TAPIR_TCP_FIN_WAIT_2 && !c->owned) {
+        if (c->state == TAPIR_TCP_FIN_WAIT_2 && c->orphan) {
             /* An orphan in FIN_WAIT_2 whose peer never closes. */
             tcp_conn_closed(c, 0, "FIN_WAIT_2 timer");
             return;
@@ -170,6 +205,8 @@ void tcp_timer_fire(struct tcp_conn *c, tapir_time_t now)
         if (c->freed || c->state == TAPIR_TCP_CLOSED)
             return;
     }
+    if (c->idle_at <= now)
+        idle_expired(c);
     if (c->delack_at <= now) {
         c->delack_at = TAPIR_TIME_NEVER;
         c->ack_now = true;

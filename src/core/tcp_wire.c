@@ -35,6 +35,12 @@ static int parse_options(const uint8_t *p, size_t len, struct tcp_seg *out)
                 return -EINVAL;
             out->has_mss = true;
             out->mss = mss;
+        } else if (kind == TCP_OPT_WS) {
+            if (olen != 3)
+                return -EINVAL;
+            out->has_ws = true;
+            /* RFC 7323 2.3: a shift above 14 is used as 14. */
+            out->ws = p[i + 2] > TCP_WS_MAX ? TCP_WS_MAX : p[i + 2];
         }
         i += olen;
     }
@@ -72,6 +78,8 @@ int tcp_parse(const uint8_t *seg, size_t len, uint32_t src, uint32_t dst,
     out->hdr_len = hdr_len;
     out->has_mss = false;
     out->mss = 0;
+    out->has_ws = false;
+    out->ws = 0;
     if (parse_options(seg + TCP_HDR_LEN, hdr_len - TCP_HDR_LEN, out) < 0) {
         *why = TAPIR_DROP_TCP_BAD_OPTIONS;
         return -EINVAL;
@@ -83,7 +91,7 @@ int tcp_parse(const uint8_t *seg, size_t len, uint32_t src, uint32_t dst,
 
 uint32_t tcp_hdr_len_for(const struct tcp_seg *g)
 {
-    return TCP_HDR_LEN + (g->has_mss ? 4u : 0u);
+    return TCP_HDR_LEN + (g->has_mss ? 4u : 0u) + (g->has_ws ? 4u : 0u);
 }
 
 void tcp_write_header(uint8_t *h, const struct tcp_seg *g)
@@ -98,10 +106,18 @@ void tcp_write_header(uint8_t *h, const struct tcp_seg *g)
     put_be16(h + 14, g->wnd);
     put_be16(h + 16, 0);
     put_be16(h + 18, g->urp);
+    uint8_t *o = h + TCP_HDR_LEN;
     if (g->has_mss) {
-        h[20] = TCP_OPT_MSS;
-        h[21] = 4;
-        put_be16(h + 22, g->mss);
+        o[0] = TCP_OPT_MSS;
+        o[1] = 4;
+        put_be16(o + 2, g->mss);
+        o += 4;
+    }
+    if (g->has_ws) {
+        o[0] = TCP_OPT_NOP;
+        o[1] = TCP_OPT_WS;
+        o[2] = 3;
+        o[3] = g->ws;
     }
 }
 

@@ -24,6 +24,8 @@
 #define TCP_OPT_EOL 0
 #define TCP_OPT_NOP 1
 #define TCP_OPT_MSS 2
+#define TCP_OPT_WS 3             /* window scale, RFC 7323 2 */
+#define TCP_WS_MAX 14
 
 /* A parsed segment: header fields in host order, options understood, and
  * the payload (pointing into the caller's buffer). */
@@ -35,6 +37,8 @@ struct tcp_seg {
     uint8_t hdr_len;        /* bytes, 20..60 */
     bool has_mss;
     uint16_t mss;
+    bool has_ws;
+    uint8_t ws;             /* shift count, at most TCP_WS_MAX */
     const uint8_t *data;
     uint32_t len;           /* payload bytes */
 };
@@ -50,7 +54,7 @@ static inline uint32_t tcp_seg_seqlen(const struct tcp_seg *g)
 int tcp_parse(const uint8_t *seg, size_t len, uint32_t src, uint32_t dst,
               struct tcp_seg *out, enum tapir_drop_reason *why);
 
-/* Header length the options of g need (20, or 24 with MSS). */
+/* Header length the options of g need (20; +4 with MSS; +4 with WS). */
 uint32_t tcp_hdr_len_for(const struct tcp_seg *g);
 /* Write g's header (options included, checksum zero) into hdr, which has
  * tcp_hdr_len_for(g) bytes. */

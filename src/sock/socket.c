@@ -71,7 +71,7 @@ int sock_wait(struct tsock *so, uint64_t deadline)
         }
     }
     pthread_mutex_unlock(&so->wait_mx);
-    runtime_lock(so->stack);
+    sock_lock(so->stack);
     if (so->closed)
         return -EBADF;
     if (so->dead)
@@ -203,7 +203,7 @@ static void hook_detach(tapir_stack *s)
         free(ss);
     }
     pthread_mutex_unlock(&table_mx);
-    runtime_lock(s);
+    sock_lock(s);
 }
 
 static void register_hooks(void)
@@ -214,7 +214,7 @@ static void register_hooks(void)
 
 void tapir_stack_hook_states(tapir_stack *s, tapir_state_hook fn, void *ctx)
 {
-    runtime_lock(s);
+    sock_lock(s);
     tapir_stack_set_state_hook(s, fn, ctx);
     runtime_unlock(s);
 }
@@ -346,7 +346,7 @@ int sock_enter(int fd, struct tsock **out)
     int rc = sock_acquire(fd, &so);
     if (rc < 0)
         return rc;
-    runtime_lock(so->stack);
+    sock_lock(so->stack);
     if (so->closed)
         rc = -EBADF;
     else if (so->dead || !so->conn)
@@ -369,7 +369,7 @@ void sock_leave(struct tsock *so, bool kick)
     sock_release(so);
 }
 
-int sock_alloc(tapir_stack *stack, struct tsock **out)
+int sock_alloc(tapir_stack *stack, struct sock_stack *same, struct tsock **out)
 {
     pthread_once(&hooks_once, register_hooks);
     struct tsock *so = calloc(1, sizeof *so);
@@ -386,7 +386,16 @@ int sock_alloc(tapir_stack *stack, struct tsock **out)
     so->refs = 2;              /* the table's and the caller's */
 
     pthread_mutex_lock(&table_mx);
-    struct sock_stack *ss = stacks;
+    struct sock_stack *ss = same;
+    if (ss && ss->dead) {
+        pthread_mutex_unlock(&table_mx);
+        pthread_mutex_destroy(&so->wait_mx);
+        pthread_cond_destroy(&so->wait_cv);
+        free(so);
+        return -ECONNABORTED;
+    }
+    if (!ss)
+        ss = stacks;
     while (ss && (ss->stack != stack || ss->dead))
         ss = ss->next;
     if (!ss) {
@@ -448,11 +457,11 @@ int tapir_socket_on(tapir_stack *stack, int domain, int type, int protocol)
         return (int)sock_ret(-ENETDOWN);
 
     struct tsock *so;
-    int rc = sock_alloc(stack, &so);
+    int rc = sock_alloc(stack, NULL, &so);
     if (rc < 0)
         return (int)sock_ret(rc);
-    runtime_lock(stack);
-    if (so->ss->dead) {
+    sock_lock(stack);
+    if (so->ss->dead || runtime_stopping(stack)) {
         rc = -ENETDOWN;
     } else {
         tcp_set_notify(stack, sock_notify);
@@ -526,7 +535,7 @@ int tapir_close(int fd)
 
     if (alive) {
         tapir_stack *s = so->stack;
-        runtime_lock(s);
+        sock_lock(s);
         if (so->conn && !so->dead) {
             struct tcp_conn *c = so->conn;
             bool abort_ = so->opts.linger.l_onoff && so->opts.linger.l_linger == 0;

@@ -149,8 +149,8 @@ int tapir_accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
         /* A descriptor first (EMFILE leaves the connection queued, as Linux),
          * taken without the runtime lock (lock order). */
         runtime_unlock(stack);
-        rc = sock_alloc(stack, &nso);
-        runtime_lock(stack);
+        rc = sock_alloc(stack, so->ss, &nso);
+        sock_lock(stack);
         if (rc < 0)
             break;
         if (so->closed || so->dead) {
@@ -163,7 +163,7 @@ int tapir_accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
             runtime_unlock(stack);
             sock_unalloc(nso);
             nso = NULL;
-            runtime_lock(stack);
+            sock_lock(stack);
             if (so->closed || so->dead) {
                 rc = so->closed ? -EBADF : -ECONNABORTED;
                 break;

@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 
 #include "core/tcp_api.h"
+#include "sock/runtime.h"
 #include "tapir/socket.h"
 #include "tapir/tapir.h"
 
@@ -90,6 +91,16 @@ struct tsock {
     unsigned gen;                  /* bumped at every possible readiness change */
 };
 
+/* Take the stack's lock for an API call, and bring the core's clock up to
+ * date (tcp_clock): the core stamps what an API call starts (a SYN's RTT
+ * sample, a FIN's retransmission timer, ...) with its clock, which the
+ * stack thread only advances when it feeds frames or runs timers. */
+static inline void sock_lock(tapir_stack *s)
+{
+    runtime_lock(s);
+    tcp_clock(s, runtime_now());
+}
+
 /* ---- socket.c: table and lifecycle ---- */
 /* Find fd, take a reference and a user of its stack: 0, -EBADF (unknown) or
  * -ECONNABORTED (its stack stopped; no user taken, reference released). */
@@ -109,8 +120,9 @@ int sock_wait(struct tsock *so, uint64_t deadline);
 /* Wake every waiter of so (runtime lock held). */
 void sock_wake(struct tsock *so);
 /* A new socket in the table with a reference for the caller (who then owns
- * one user of ss too): -EMFILE, -ENOMEM, -ECONNABORTED. */
-int sock_alloc(tapir_stack *stack, struct tsock **out);
+ * one user of its stack record too): -EMFILE, -ENOMEM, -ECONNABORTED (same,
+ * the record to use when the caller already has one, is dead). */
+int sock_alloc(tapir_stack *stack, struct sock_stack *same, struct tsock **out);
 /* Undo sock_alloc before the descriptor was handed out (no runtime lock). */
 void sock_unalloc(struct tsock *so);
 /* Make sure the core tells us about readiness changes (runtime lock held). */

@@ -100,13 +100,19 @@ static int set_socket_level(struct tsock *so, int optname, const void *optval, s
         return tcp_set_keepalive(c, o->keepalive);
     case SO_RCVBUF:
     case SO_SNDBUF: {
-        /* Linux clamps rather than refuses: a floor of a few segments. */
-        uint32_t n = v < 2048 ? 2048u : (uint32_t)v;
-        if (optname == SO_RCVBUF)
-            o->rcvbuf = n;
-        else
-            o->sndbuf = n;
-        return tcp_set_bufsizes(c, optname == SO_SNDBUF ? n : 0, optname == SO_RCVBUF ? n : 0);
+        /* Linux clamps rather than refuses, and never fails: a floor of a
+         * few segments, a ceiling of 64 MiB. The core will not shrink a
+         * receive buffer it has announced a window from; the value then
+         * stays as it was (what getsockopt reports). */
+        uint32_t n = v < 2048 ? 2048u : (uint32_t)v > (64u << 20) ? 64u << 20 : (uint32_t)v;
+        bool rcv = optname == SO_RCVBUF;
+        if (tcp_set_bufsizes(c, rcv ? 0 : n, rcv ? n : 0) == 0) {
+            if (rcv)
+                o->rcvbuf = n;
+            else
+                o->sndbuf = n;
+        }
+        return 0;
     }
     }
     return -ENOPROTOOPT;
@@ -138,8 +144,12 @@ static int set_tcp_level(struct tsock *so, int optname, const void *optval, sock
         /* Linux: 0 restores the default; else 88 (TCP_MIN_MSS) .. 65535. */
         if (v != 0 && (v < 88 || v > 65535))
             return -EINVAL;
+        /* As Linux, accepted in any state; it shapes the MSS we announce,
+         * so after the handshake it has no effect. */
         o->maxseg = (uint16_t)v;
-        return v ? tcp_set_maxseg(c, (uint16_t)v) : 0;
+        if (v)
+            tcp_set_maxseg(c, (uint16_t)v);
+        return 0;
     case TCP_KEEPIDLE:
         rc = keep_param(v, 32767, &o->keepidle);
         break;

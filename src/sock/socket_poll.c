@@ -132,7 +132,7 @@ int tapir_poll(struct pollfd *fds, nfds_t nfds, int timeout)
         }
         slots[i].so = so;
         slots[i].w.efd = efd;
-        runtime_lock(so->stack);
+        sock_lock(so->stack);
         waiter_link(so, &slots[i].w);
         runtime_unlock(so->stack);
     }
@@ -143,7 +143,7 @@ int tapir_poll(struct pollfd *fds, nfds_t nfds, int timeout)
         for (nfds_t i = 0; i < nfds; i++) {
             struct tsock *so = slots[i].so;
             if (so) {
-                runtime_lock(so->stack);
+                sock_lock(so->stack);
                 fds[i].revents = sock_revents(so, fds[i].events);
                 runtime_unlock(so->stack);
             }
@@ -189,7 +189,7 @@ out:
         struct tsock *so = slots[i].so;
         if (!so)
             continue;
-        runtime_lock(so->stack);
+        sock_lock(so->stack);
         waiter_unlink(&slots[i].w);
         runtime_unlock(so->stack);
         sock_release(so);

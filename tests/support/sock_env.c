@@ -28,6 +28,8 @@ void sockenv_start(struct sock_env *e, void (*tune)(struct tapir_config *cfg))
     }
     ck_assert_int_eq(tapir_stack_start(&ca, da, &e->a), 0);
     ck_assert_int_eq(tapir_stack_start(&cb, db, &e->b), 0);
+    e->link_a = da;
+    e->link_b = db;
 }
 
 void sockenv_stop(struct sock_env *e)

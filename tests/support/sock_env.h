@@ -19,6 +19,7 @@
 
 struct sock_env {
     tapir_stack *a, *b;
+    struct tapir_dev *link_a, *link_b;   /* the vlink ends (owned by the stacks) */
 };
 
 /* Start A and B; tune (may be NULL) adjusts both configs before start. */

@@ -39,7 +39,12 @@ static void setup_small(void) { setup_sized(4); }
 
 static void teardown(void)
 {
-    tapir_stack_destroy(st);   /* frees queued packets too */
+    /* Let every retry and expiry run out: then no buffer may still be held. */
+    for (int k = 0; k < 1000 && tapir_stack_next_deadline(st) != TAPIR_TIME_NEVER; k++)
+        tapir_stack_poll(st, tapir_stack_next_deadline(st));
+    ck_assert_uint_eq(tapir_stack_next_deadline(st), TAPIR_TIME_NEVER);
+    ck_assert_uint_eq(st->pool.in_use, 0);
+    tapir_stack_destroy(st);
     net_capture_free(cap);
 }
 
@@ -164,6 +169,43 @@ START_TEST(announce_is_gratuitous_request)
     tapir_stack_link_up(st, T0);
     ck_assert_uint_eq(cap->count, 1);
     assert_arp_request_for(0, net_ip("10.0.0.2"));
+}
+END_TEST
+
+START_TEST(entry_in_use_is_reconfirmed_not_dropped)
+{
+    feed_arp(1, peer_mac, net_ip("10.0.0.1"), zero_mac, net_ip("10.0.0.2"), ether_broadcast, T0);
+    send_ip(net_ip("10.0.0.1"), 1);
+    net_capture_clear(cap);
+    tapir_stack_poll(st, T0 + TAPIR_SEC(60));
+    /* Expired while in use: a request goes out, the MAC stays usable. */
+    ck_assert_uint_eq(cap->count, 1);
+    assert_arp_request_for(0, net_ip("10.0.0.1"));
+    st->now = T0 + TAPIR_SEC(60);
+    send_ip(net_ip("10.0.0.1"), 2);
+    ck_assert_uint_eq(cap->count, 2);
+    ck_assert_mem_eq(cap->frame[1], peer_mac, 6);
+    ck_assert_uint_eq(st->stats.arp_queued, 0);
+    /* The answer confirms it for another TTL. */
+    feed_arp(2, peer_mac, net_ip("10.0.0.1"), our_mac, net_ip("10.0.0.2"), our_mac, T0 + TAPIR_SEC(60) + 5);
+    /* (next_deadline is a lower bound until the next poll recomputes it) */
+    tapir_stack_poll(st, T0 + TAPIR_SEC(61));
+    ck_assert_uint_eq(st->stats.arp_requests_sent, 1);
+    ck_assert_uint_eq(tapir_stack_next_deadline(st), T0 + TAPIR_SEC(120) + 5);
+}
+END_TEST
+
+START_TEST(entry_in_use_forgotten_when_reconfirmation_fails)
+{
+    feed_arp(1, peer_mac, net_ip("10.0.0.1"), zero_mac, net_ip("10.0.0.2"), ether_broadcast, T0);
+    send_ip(net_ip("10.0.0.1"), 1);
+    tapir_time_t t = T0 + TAPIR_SEC(60);
+    for (int i = 0; i < 4; i++)
+        tapir_stack_poll(st, t + TAPIR_SEC((unsigned)i));
+    ck_assert_uint_eq(st->stats.arp_requests_sent, 3);
+    uint8_t mac[6];
+    ck_assert_int_eq(arp_cache_lookup(st, net_ip("10.0.0.1"), mac), -ENOENT);
+    ck_assert_uint_eq(tapir_stack_next_deadline(st), TAPIR_TIME_NEVER);
 }
 END_TEST
 
@@ -346,6 +388,8 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, entry_expires_after_ttl);
     tcase_add_test(tc, refresh_extends_entry);
+    tcase_add_test(tc, entry_in_use_is_reconfirmed_not_dropped);
+    tcase_add_test(tc, entry_in_use_forgotten_when_reconfirmation_fails);
     suite_add_tcase(s, tc);
     TCase *tb = tcase_create("bound");
     tcase_add_checked_fixture(tb, setup_small, teardown);

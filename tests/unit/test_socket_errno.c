@@ -226,20 +226,27 @@ END_TEST
 
 START_TEST(emfile)
 {
-    /* Descriptors already open in this process: none at the start. */
-    ck_assert_int_eq(tapir_socket_set_limit(3), 0);
-    int fds[3];
+    /* Fill the table up to a small limit (whatever else is open counts). */
+    ck_assert_int_eq(tapir_socket_set_limit(64), 0);
+    int fds[64], n = 0, fd;
+    while ((fd = tapir_socket(AF_INET, SOCK_STREAM, 0)) >= 0) {
+        ck_assert_int_lt(n, 64);
+        fds[n++] = fd;
+    }
+    ck_assert_int_eq(errno, EMFILE);
+    ck_assert_int_ge(n, 3);
+    ck_errno(tapir_socket_on(env.b, AF_INET, SOCK_STREAM, 0), EMFILE);   /* any stack */
+    /* accept() too, and the connection stays queued until there is room */
     for (int i = 0; i < 3; i++)
-        fds[i] = new_socket();
-    ck_errno(tapir_socket(AF_INET, SOCK_STREAM, 0), EMFILE);
-    /* accept too, and the connection stays queued for later */
-    ck_assert_int_eq(tapir_close(fds[2]), 0);
-    fds[2] = sockenv_listen(env.b, 5200);
+        ck_assert_int_eq(tapir_close(fds[--n]), 0);
+    int l = sockenv_listen(env.b, 5200);
+    int c = new_socket();
+    int filler = new_socket();
     struct sockaddr_in to = sockenv_addr("10.0.0.3", 5200);
-    ck_assert_int_eq(tapir_connect(fds[0], (struct sockaddr *)&to, sizeof to), 0);
-    ck_errno(tapir_accept(fds[2], NULL, NULL), EMFILE);
-    ck_assert_int_eq(tapir_close(fds[1]), 0);
-    ck_assert_int_ge(tapir_accept(fds[2], NULL, NULL), TAPIR_FD_BASE);
+    ck_assert_int_eq(tapir_connect(c, (struct sockaddr *)&to, sizeof to), 0);
+    ck_errno(tapir_accept(l, NULL, NULL), EMFILE);
+    ck_assert_int_eq(tapir_close(filler), 0);
+    ck_assert_int_ge(tapir_accept(l, NULL, NULL), TAPIR_FD_BASE);
 }
 END_TEST
 
