@@ -88,9 +88,8 @@ static bool app_work(struct core_bench *cb)
     return any;
 }
 
-/* The core resets a queued (not yet accepted) connection that receives data
- * (tcp_input.c: "data after close"), so accept as soon as the listener says
- * a connection completed, as the socket layer does. */
+/* Accept as soon as the listener reports a completed connection, as the
+ * socket layer does, so the receiver reads from the first segment on. */
 static void on_ready(void *owner, struct tcp_conn *c, unsigned events)
 {
     struct core_bench *cb = owner;
