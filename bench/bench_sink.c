@@ -7,7 +7,8 @@
  * connections (default 1) reads until EOF with reads of BYTES (default
  * 256 KiB) and closes. For each it prints
  *   result sink_bytes=...   result sink_seconds=...   result sink_mbps=...
- * timed from the first byte to EOF (MB = 10^6 bytes).
+ * timed from the first byte to EOF (MB = 10^6 bytes). A connection that
+ * brings nothing for 5 s is reported as stalled and the program fails.
  *
  * With --idle N it first accepts N connections on port Q (from bench_idle's
  * client) and keeps them open, idle, during the bulk transfers: the cost of
@@ -91,13 +92,16 @@ int main(int argc, char **argv)
             status = 1;
             break;
         }
+        bn_set_timeouts(c, 5);
         uint64_t bytes = 0, first = 0;
         for (;;) {
             ssize_t n = bn_read(c, buf, bufsize);
             if (n < 0 && errno == EINTR)
                 continue;
             if (n < 0) {
-                fprintf(stderr, "%s: read: %s\n", argv[0], strerror(errno));
+                fprintf(stderr, "%s: read: %s\n", argv[0],
+                        errno == EAGAIN ? "nothing for 5 s (stalled)" : strerror(errno));
+                bn_print_tcp_info(c, "connection");
                 status = 1;
                 break;
             }

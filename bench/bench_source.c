@@ -7,6 +7,8 @@
  * so everything counted has arrived. Prints
  *   result source_bytes=...  result source_seconds=...  result source_mbps=...
  * timed from the connection's establishment to the sink's close (MB = 10^6).
+ * A transfer that makes no progress for 5 s is reported as stalled (with
+ * tapir's view of the connection) and the program fails.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -73,6 +75,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: connect to %s:%s: %s\n", argv[0], pos[0], pos[1], strerror(errno));
         return 1;
     }
+    bn_set_timeouts(s, 5);
     uint64_t start = bench_now_ns();
     uint64_t stop = start + (uint64_t)(duration * 1e9);
     uint64_t bytes = 0;
@@ -82,7 +85,9 @@ int main(int argc, char **argv)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            fprintf(stderr, "%s: write: %s\n", argv[0], strerror(errno));
+            fprintf(stderr, "%s: write: %s\n", argv[0],
+                    errno == EAGAIN ? "no progress for 5 s (stalled)" : strerror(errno));
+            bn_print_tcp_info(s, "connection");
             status = 1;
             break;
         }
@@ -94,6 +99,11 @@ int main(int argc, char **argv)
             ssize_t n = bn_read(s, buf, bufsize);
             if (n < 0 && errno == EINTR)
                 continue;
+            if (n < 0 && errno == EAGAIN) {
+                fprintf(stderr, "%s: the sink did not close within 5 s of the end\n", argv[0]);
+                bn_print_tcp_info(s, "connection");
+                status = 1;
+            }
             if (n <= 0)
                 break;
         }

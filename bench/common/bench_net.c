@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -296,6 +297,36 @@ int bn_set_nonblock(int fd, bool on)
         return -1;
     fl = on ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK);
     return bench_mode.tapir ? tapir_fcntl(fd, F_SETFL, fl) : fcntl(fd, F_SETFL, fl);
+}
+
+int bn_set_timeouts(int fd, double seconds)
+{
+    struct timeval tv = { (time_t)seconds, (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6) };
+    for (int opt = 0; opt < 2; opt++) {
+        int name = opt ? SO_RCVTIMEO : SO_SNDTIMEO;
+        int rc = bench_mode.tapir ? tapir_setsockopt(fd, SOL_SOCKET, name, &tv, sizeof tv)
+                                  : setsockopt(fd, SOL_SOCKET, name, &tv, sizeof tv);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+void bn_print_tcp_info(int fd, const char *why)
+{
+    if (!bench_mode.tapir)
+        return;
+    struct tapir_tcp_info ti;
+    socklen_t len = sizeof ti;
+    if (tapir_getsockopt(fd, IPPROTO_TCP, TAPIR_TCP_INFO, &ti, &len) < 0)
+        return;
+    fprintf(stderr,
+            "%s: state %s rtt %u us rto %u us cwnd %u ssthresh %u snd_wnd %u rcv_wnd %u "
+            "unacked %u retransmits %u total_retrans %llu sent %llu received %llu\n",
+            why, tapir_tcp_state_name(ti.state), ti.rtt_us, ti.rto_us, ti.cwnd, ti.ssthresh,
+            ti.snd_wnd, ti.rcv_wnd, ti.unacked, ti.retransmits,
+            (unsigned long long)ti.total_retrans, (unsigned long long)ti.bytes_sent,
+            (unsigned long long)ti.bytes_received);
 }
 
 int bn_poll(struct pollfd *fds, nfds_t n, int timeout_ms)

@@ -76,6 +76,12 @@ int bn_shutdown_wr(int fd);
 int bn_close(int fd);
 int bn_nodelay(int fd);
 int bn_set_nonblock(int fd, bool on);
+/* SO_SNDTIMEO and SO_RCVTIMEO: a blocking call that makes no progress for
+ * this long fails with EAGAIN (a stalled transfer is reported, not waited on). */
+int bn_set_timeouts(int fd, double seconds);
+/* Print what the stack knows of a tapir connection (TAPIR_TCP_INFO) to
+ * stderr, after `why`; nothing for kernel sockets. */
+void bn_print_tcp_info(int fd, const char *why);
 int bn_poll(struct pollfd *fds, nfds_t n, int timeout_ms);
 /* Write all n bytes (waiting on EAGAIN); 0 or -1. */
 int bn_write_all(int fd, const void *buf, size_t n);
