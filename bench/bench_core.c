@@ -140,6 +140,20 @@ static void debug_state(void *ctx, const struct tapir_state_change *ch)
             (unsigned long long)ch->when);
 }
 
+static void print_conn(const char *who, const struct tcp_conn *c)
+{
+    if (!c)
+        return;
+    struct tapir_tcp_info ti;
+    tcp_get_info(c, &ti);
+    fprintf(stderr,
+            "%s: state %s cwnd %u ssthresh %u snd_wnd %u rcv_wnd %u unacked %u rto %u us "
+            "retransmits %u total_retrans %llu sent %llu received %llu\n",
+            who, tapir_tcp_state_name(ti.state), ti.cwnd, ti.ssthresh, ti.snd_wnd, ti.rcv_wnd,
+            ti.unacked, ti.rto_us, ti.retransmits, (unsigned long long)ti.total_retrans,
+            (unsigned long long)ti.bytes_sent, (unsigned long long)ti.bytes_received);
+}
+
 static int make_stack(const char *ip, tapir_stack **out)
 {
     struct tapir_config cfg;
@@ -228,6 +242,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: transfer failed: %llu of %llu bytes received%s\n", argv[0],
                 (unsigned long long)cb.received, (unsigned long long)cb.total,
                 cb.corrupt ? " (data corrupted)" : "");
+        print_conn("sender", cb.tx);
+        fprintf(stderr, "sender: one more tcp_send gives %ld; events 0x%x; app sent %llu\n",
+                tcp_send(cb.tx, cb.txbuf, 1), tcp_events(cb.tx), (unsigned long long)cb.sent);
+        print_conn("receiver", cb.rx);
         return 1;
     }
     double secs = (double)cpu / 1e9;

@@ -115,6 +115,8 @@ int main(int argc, char **argv)
         bn_close(c);
         double secs = bytes ? (double)(end - first) / 1e9 : 0;
         bench_result("sink_bytes", "%llu", (unsigned long long)bytes);
+        if (status != 0)
+            break;          /* no figure: its time would include the stall */
         bench_result("sink_seconds", "%.3f", secs);
         bench_result("sink_mbps", "%.1f", secs > 0 ? (double)bytes / secs / 1e6 : 0.0);
     }

@@ -1,9 +1,10 @@
 /* bench_source: the sending end of a bulk transfer, limited by time.
  *
- *   bench_source [--tapir ...] [--time S] [--buf BYTES] HOST PORT
+ *   bench_source [--tapir ...] [--time S] [--max-bytes N] [--buf BYTES] HOST PORT
  *
  * Connects, writes BYTES-sized chunks (default 256 KiB) for S seconds
- * (default 10), then shuts its side down and waits for the sink to close,
+ * (default 10) or until N bytes are queued (--max-bytes; default no limit),
+ * then shuts its side down and waits for the sink to close,
  * so everything counted has arrived. Prints
  *   result source_bytes=...  result source_seconds=...  result source_mbps=...
  * timed from the connection's establishment to the sink's close (MB = 10^6).
@@ -19,7 +20,7 @@
 
 static void usage(FILE *f, const char *prog)
 {
-    fprintf(f, "usage: %s [options] [--time S] [--buf BYTES] HOST PORT\n"
+    fprintf(f, "usage: %s [options] [--time S] [--max-bytes N] [--buf BYTES] HOST PORT\n"
                "Send to HOST:PORT for S seconds (default 10); print MB/s.\n"
                BENCH_COMMON_USAGE, prog);
 }
@@ -29,7 +30,7 @@ int main(int argc, char **argv)
     struct bench_opts o;
     bench_default_opts(&o);
     double duration = 10;
-    unsigned long bufsize = 256 * 1024;
+    unsigned long bufsize = 256 * 1024, max_bytes = 0;
     const char *pos[2];
     int npos = 0;
     for (int i = 1; i < argc;) {
@@ -46,6 +47,10 @@ int main(int argc, char **argv)
         if (strcmp(a, "--time") == 0) {
             const char *v = bench_opt_value(argc, argv, &i);
             if (!v || bench_parse_double(argv[0], a, v, 0.01, 3600, &duration) < 0)
+                return 2;
+        } else if (strcmp(a, "--max-bytes") == 0) {
+            const char *v = bench_opt_value(argc, argv, &i);
+            if (!v || bench_parse_uint(argv[0], a, v, 1ul << 50, &max_bytes) < 0)
                 return 2;
         } else if (strcmp(a, "--buf") == 0) {
             const char *v = bench_opt_value(argc, argv, &i);
@@ -80,8 +85,11 @@ int main(int argc, char **argv)
     uint64_t stop = start + (uint64_t)(duration * 1e9);
     uint64_t bytes = 0;
     int status = 0;
-    while (bench_now_ns() < stop) {
-        ssize_t n = bn_write(s, buf, bufsize);
+    while (bench_now_ns() < stop && (max_bytes == 0 || bytes < max_bytes)) {
+        size_t want = bufsize;
+        if (max_bytes && max_bytes - bytes < want)
+            want = (size_t)(max_bytes - bytes);
+        ssize_t n = bn_write(s, buf, want);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -111,9 +119,12 @@ int main(int argc, char **argv)
     uint64_t end = bench_now_ns();
     bn_close(s);
     double secs = (double)(end - start) / 1e9;
+    /* A failed transfer gives no figure: its time includes the stall. */
     bench_result("source_bytes", "%llu", (unsigned long long)bytes);
-    bench_result("source_seconds", "%.3f", secs);
-    bench_result("source_mbps", "%.1f", (double)bytes / secs / 1e6);
+    if (status == 0) {
+        bench_result("source_seconds", "%.3f", secs);
+        bench_result("source_mbps", "%.1f", (double)bytes / secs / 1e6);
+    }
     free(buf);
     bench_stop();
     return status;
