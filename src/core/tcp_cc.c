@@ -116,10 +116,23 @@ bool tcp_cc_newack(struct tcp_conn *c, uint32_t acked, uint32_t ack)
             c->cwnd += smss;
         return true;
     }
+    /* Grow only while cwnd limits the sender (RFC 7661 section 4; Linux's
+     * tcp_is_cwnd_limited): a window the sender does not fill says nothing
+     * about what the path can carry. Without this, a connection limited by
+     * the receive window grew cwnd without bound (1 GB after 3 GiB sent)
+     * towards the wrap of its 32 bits. In slow start the window counts as
+     * used when half of it was in flight, as cwnd doubles per round trip. */
+    uint64_t flight_before = (uint64_t)tcp_cc_flight_size(c) + acked;
+    bool cwnd_limited = c->cwnd < c->ssthresh ? 2 * flight_before >= c->cwnd
+                                              : flight_before + smss >= c->cwnd;
+    if (!cwnd_limited)
+        return false;
     if (c->cwnd < c->ssthresh)
         tcp_cc_slow_start(c, acked);
     else
         c->cc->cong_avoid(c, acked);
+    if (c->cwnd > TCP_CWND_MAX)
+        c->cwnd = TCP_CWND_MAX;
     return false;
 }
 

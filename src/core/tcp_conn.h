@@ -209,6 +209,10 @@ struct tcp_state {
     uint16_t next_ephemeral;
 };
 
+/* The largest window a peer can offer (RFC 7323 2.3: 2^30 bytes); cwnd is
+ * never useful beyond it. */
+#define TCP_CWND_MAX (1u << 30)
+
 #define TCP_EPHEMERAL_LO 49152u
 #define TCP_EPHEMERAL_HI 65535u
 

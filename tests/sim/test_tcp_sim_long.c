@@ -1,7 +1,8 @@
 /* A long transfer: more than 2^31 bytes on one connection, so SND.UNA runs
  * more than half the sequence space past ISS (RFC 9293 3.4: sequence
  * numbers are compared modulo 2^32, so a test like SND.UNA > ISS stops
- * meaning "our SYN was acknowledged" after 2 GiB). Every byte is checked.
+ * meaning "our SYN was acknowledged" after 2 GiB). Every byte is checked,
+ * and cwnd must stay near the receive window that limits the transfer.
  * Two stacks over a clean vlink, virtual clock. */
 #include <check.h>
 #include <errno.h>
@@ -22,6 +23,7 @@ struct long_run {
     struct tcp_conn *listener, *a, *b;
     uint64_t sent, received;
     bool mismatch, a_closed, b_closed;
+    uint32_t cwnd_at_end;               /* the sender's, when the last byte was queued */
     int error;
 };
 
@@ -46,6 +48,9 @@ static bool long_step(struct sim *sim, void *ctx)
         r->sent += (uint64_t)k;
     }
     if (r->a && r->sent == TOTAL && !r->a_closed) {
+        struct tapir_tcp_info info;
+        tcp_get_info(r->a, &info);
+        r->cwnd_at_end = info.cwnd;
         tcp_close(r->a);                /* FIN after the last byte */
         r->a_closed = true;
     }
@@ -93,6 +98,12 @@ START_TEST(transfer_past_2gib_is_complete_and_exact)
     ck_assert_int_eq(r->error, 0);
     ck_assert(!r->mismatch);
     ck_assert_uint_eq(r->received, TOTAL);
+    /* The receive window (256 KiB), not cwnd, limited this clean transfer:
+     * cwnd must not have kept growing past what the sender could use
+     * (RFC 7661); it once reached about 1 GB here, on its way to wrapping. */
+    uint32_t rcvbuf = tapir_stack_config(r->p.b.s)->tcp_rcvbuf;
+    ck_assert_msg(r->cwnd_at_end <= 4 * rcvbuf, "cwnd %u after 2 GiB with a %u-byte receive window",
+                  r->cwnd_at_end, rcvbuf);
     tcpsim_pair_free(&r->p);
     free(r);
 }
