@@ -33,7 +33,7 @@
 
 static void usage(FILE *f, const char *prog)
 {
-    fprintf(f, "usage: %s [--dev NAME] [--ip A.B.C.D/N] [--gw A.B.C.D] [--pcap FILE] [--linger SECONDS] [-v] HOST [PORT]\n"
+    fprintf(f, "usage: %s [--dev NAME] [--ip A.B.C.D/N] [--gw A.B.C.D] [--pcap FILE] [--offload] [--linger SECONDS] [-v] HOST [PORT]\n"
                "Send stdin to HOST:PORT (default port 7) and print what comes back\n"
                "(defaults: --dev tap0 --ip 10.0.0.2/24).\n"
                CLI_LINK_USAGE
@@ -192,16 +192,9 @@ int main(int argc, char **argv)
     tapir_config_init(&cfg);
     cli_apply_link_opts(&link, &cfg);
     echo_apply_tcp_opts(&tcp, &cfg);
-    struct tapir_dev *dev;
-    if (cli_open_device(&link, &dev) < 0)
-        return EXIT_FAILURE;
     tapir_stack *stack;
-    int rc = tapir_stack_start(&cfg, dev, &stack);
-    if (rc < 0) {
-        fprintf(stderr, "%s: cannot start the stack: %s\n", argv[0], strerror(-rc));
-        tapir_dev_destroy(dev);
+    if (cli_start_stack(&link, &cfg, argv[0], &stack) < 0)
         return EXIT_FAILURE;
-    }
     if (verbose)
         echo_trace_states(stack, "client");
 

@@ -17,7 +17,7 @@
 
 static void usage(FILE *f, const char *prog)
 {
-    fprintf(f, "usage: %s --dev NAME --ip A.B.C.D/N [--gw A.B.C.D] [--mac MAC] [--pcap FILE] [--tun]\n"
+    fprintf(f, "usage: %s --dev NAME --ip A.B.C.D/N [--gw A.B.C.D] [--mac MAC] [--pcap FILE] [--tun] [--offload]\n"
                "Answer ARP and ping on a TAP device until SIGINT/SIGTERM.\n" CLI_LINK_USAGE
                "  -h, --help        this text\n", prog);
 }
@@ -52,16 +52,9 @@ int main(int argc, char **argv)
     tapir_config_init(&cfg);
     cli_apply_link_opts(&opts, &cfg);
 
-    struct tapir_dev *dev;
-    if (cli_open_device(&opts, &dev) < 0)
-        return EXIT_FAILURE;
     tapir_stack *stack;
-    int rc = tapir_stack_start(&cfg, dev, &stack);
-    if (rc < 0) {
-        fprintf(stderr, "%s: cannot start the stack: %s\n", argv[0], strerror(-rc));
-        tapir_dev_destroy(dev);
+    if (cli_start_stack(&opts, &cfg, argv[0], &stack) < 0)
         return EXIT_FAILURE;
-    }
 
     uint8_t mac[6];
     char mac_text[18], ip_text[INET_ADDRSTRLEN];

@@ -43,17 +43,11 @@ prepare() {
         exit 1
     fi
     say "installing what is missing, building"
-    # test.sh's installer, without running the tests.
-    local need=()
-    for pair in cmake:cmake make:make cc:gcc pkg-config:pkg-config ip:iproute2 ping:iputils-ping \
-                nc:netcat-openbsd tcpdump:tcpdump ss:iproute2; do
-        command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
-    done
-    pkg-config --exists check 2>/dev/null || need+=(check)
-    if [ ${#need[@]} -gt 0 ]; then
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-    fi
+    # The same requirements and installer as test.sh (tools/deps.sh).
+    . "$ROOT/tools/deps.sh"
+    local need
+    mapfile -t need < <(deps_missing)
+    deps_install "${need[@]}"
     cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
     cmake --build "$BUILD" -j2 --target echo_server echo_client >/dev/null
     TMP=$(mktemp -d /tmp/tapir-demo.XXXXXX)

@@ -28,40 +28,13 @@ is_root=0
 [ "$(id -u)" -eq 0 ] && is_root=1
 notes=()
 
-# ---- what the build and the tests need --------------------------------------
-# command-or-file:debian-package
-requirements=(
-    cmake:cmake
-    make:make
-    cc:gcc
-    pkg-config:pkg-config
-    check.pc:check
-    ip:iproute2
-    tcpdump:tcpdump
-    ping:iputils-ping
-    socat:socat
-    nc:netcat-openbsd
-    python3:python3
-)
-
-have() {
-    case "$1" in
-        *.pc) pkg-config --exists "${1%.pc}" 2>/dev/null ;;
-        *) command -v "$1" >/dev/null 2>&1 ;;
-    esac
-}
-
-missing=()
-for req in "${requirements[@]}"; do
-    have "${req%%:*}" || missing+=("${req##*:}")
-done
+# ---- what the build and the tests need (tools/deps.sh) ----------------------
+. tools/deps.sh
+mapfile -t missing < <(deps_missing)
 
 if [ ${#missing[@]} -gt 0 ]; then
     if [ $do_install -eq 1 ] && [ $is_root -eq 1 ] && command -v apt-get >/dev/null; then
-        echo "== installing: ${missing[*]}"
-        apt-get update -qq || echo "apt-get update failed; trying the install anyway"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null ||
-            notes+=("could not install some of: ${missing[*]}")
+        deps_install "${missing[@]}" || notes+=("could not install some of: ${missing[*]}")
     else
         why="not root"
         [ $do_install -eq 0 ] && why="--no-install"

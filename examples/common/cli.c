@@ -67,6 +67,10 @@ int cli_parse_link_opt(int argc, char **argv, int *i, struct cli_link_opts *o)
     const char *v;
     if (strcmp(opt, "--tun") == 0) {
         o->tun = true;
+    } else if (strcmp(opt, "--offload") == 0) {
+        o->offload = true;
+    } else if (strcmp(opt, "--no-offload") == 0) {
+        o->offload = false;
     } else if (strcmp(opt, "--dev") == 0) {
         if (!(v = option_value(argc, argv, i)))
             return -1;
@@ -132,8 +136,13 @@ int cli_open_device(const struct cli_link_opts *o, struct tapir_dev **out)
 {
     char err[256] = "";
     struct tapir_dev *dev;
+    struct tapir_tap_opts topts = {.offload = o->offload};
+    if (o->tun && o->offload) {
+        fprintf(stderr, "--offload works with TAP devices only\n");
+        return -EINVAL;
+    }
     int rc = o->tun ? tapir_tun_open(o->dev, &dev, err, sizeof err)
-                    : tapir_tap_open(o->dev, &dev, err, sizeof err);
+                    : tapir_tap_open_opts(o->dev, &topts, &dev, err, sizeof err);
     if (rc < 0) {
         fprintf(stderr, "%s\n", err[0] ? err : strerror(-rc));
         return rc;
@@ -149,6 +158,21 @@ int cli_open_device(const struct cli_link_opts *o, struct tapir_dev **out)
         dev = wrapped;
     }
     *out = dev;
+    return 0;
+}
+
+int cli_start_stack(const struct cli_link_opts *o, const struct tapir_config *cfg, const char *prog,
+                    tapir_stack **out)
+{
+    struct tapir_dev *dev;
+    if (cli_open_device(o, &dev) < 0)
+        return -1;
+    int rc = tapir_stack_start(cfg, dev, out);
+    if (rc < 0) {
+        fprintf(stderr, "%s: cannot start the stack: %s\n", prog, strerror(-rc));
+        tapir_dev_destroy(dev);
+        return -1;
+    }
     return 0;
 }
 

@@ -21,6 +21,7 @@ struct cli_link_opts {
     struct in_addr gw;      /* --gw A.B.C.D */
     bool have_mac;          /* --mac 02:00:00:00:00:01 */
     uint8_t mac[6];
+    bool offload;           /* --offload (off by default, --no-offload): TAP virtio-net header offloads */
 };
 
 /* The usage lines for the options above. */
@@ -30,7 +31,9 @@ struct cli_link_opts {
     "  --gw A.B.C.D      default gateway\n" \
     "  --mac MAC         our MAC (default: random, locally administered)\n" \
     "  --pcap FILE       record every frame in and out to FILE\n" \
-    "  --tun             use a TUN device (IP packets, no Ethernet/ARP)\n"
+    "  --tun             use a TUN device (IP packets, no Ethernet/ARP)\n" \
+    "  --offload         TAP offloads: virtio-net header, 64 KiB GSO in, TSO and\n" \
+    "                    partial checksums out (default off; --no-offload)\n"
 
 /* "10.0.0.2/24"; the /N is required. 0 or -EINVAL. */
 int cli_parse_cidr(const char *text, struct in_addr *addr, uint8_t *prefix_len);
@@ -51,6 +54,10 @@ void cli_apply_link_opts(const struct cli_link_opts *o, struct tapir_config *cfg
 /* Open the TAP/TUN device (wrapped with pcap if asked); 0 or -errno with
  * the reason printed to stderr. */
 int cli_open_device(const struct cli_link_opts *o, struct tapir_dev **out);
+/* Open the device of o (cli_open_device) and start a stack on it with cfg;
+ * on failure says why on stderr (prefixed with prog) and returns -1. */
+int cli_start_stack(const struct cli_link_opts *o, const struct tapir_config *cfg, const char *prog,
+                    tapir_stack **out);
 
 /* Block SIGINT, SIGTERM (and SIGPIPE ignored) in the calling thread, before
  * any thread starts so every thread inherits the mask; fills set. */

@@ -42,7 +42,9 @@
     X(tcp_sack_recoveries, "loss recoveries driven by SACK (RFC 6675)")     \
     X(tcp_sack_retransmits, "segments retransmitted to fill SACK holes")     \
     X(tcp_rtt_ts_samples, "RTT samples taken from echoed timestamps")     \
-    X(tcp_rto_expired, "retransmission timer expiries")
+    X(tcp_rto_expired, "retransmission timer expiries")                  \
+    X(tcp_gso_rx, "TCP segments received above the MSS (device GSO)")      \
+    X(tcp_tso_tx, "large TCP frames sent for the device to segment (TSO)")
 
 /* Drop reasons: X(ENUM_SUFFIX, "description"). One counter each. */
 #define TAPIR_DROP_REASONS(X)                                               \
@@ -90,6 +92,7 @@
     X(TCP_NO_ACK, "TCP segment without ACK in a synchronized state")        \
     X(TCP_UNEXPECTED, "TCP segment not acceptable in the connection's state") \
     X(TCP_PAWS, "TCP segment with an old timestamp (PAWS, RFC 7323 5)")      \
-    X(TCP_NO_TIMESTAMP, "TCP segment without the timestamps both sides agreed on")
+    X(TCP_NO_TIMESTAMP, "TCP segment without the timestamps both sides agreed on") \
+    X(TSO_UNRESOLVED, "large TCP frame dropped: next hop not resolved (resent later)")
 
 #endif

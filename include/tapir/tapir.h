@@ -142,6 +142,30 @@ typedef struct tapir_stack tapir_stack;
  * the call. */
 typedef int (*tapir_output_fn)(void *ctx, const uint8_t *frame, size_t len);
 
+/* ---- offloads: what travels beside a frame (virtio-net header) ----------- */
+/* Device / output capabilities (struct tapir_dev.offloads, the caps given
+ * to tapir_stack_set_output_meta). */
+#define TAPIR_OFFLOAD_CSUM 1u   /* the device completes partial TCP checksums */
+#define TAPIR_OFFLOAD_TSO4 2u   /* the device segments large TCP/IPv4 frames */
+/* gso_type values (as virtio-net's VIRTIO_NET_HDR_GSO_*). */
+#define TAPIR_GSO_NONE  0
+#define TAPIR_GSO_TCPV4 1
+/* Metadata of one frame. Received: what the device said about it (a GSO
+ * segment of up to 64 KiB, a checksum the kernel vouches for or left
+ * partial). Sent: gso_size is the payload per wire segment of a large TCP
+ * frame; csum_partial means the checksum field at csum_start + csum_offset
+ * (offsets from the frame start, link header included) holds only the
+ * pseudo-header sum and the device completes it over [csum_start, end). */
+struct tapir_frame_meta {
+    uint16_t gso_size;
+    uint8_t gso_type;
+    bool csum_partial;
+    uint16_t csum_start, csum_offset;
+    bool csum_valid;        /* received: the checksums were already verified */
+};
+typedef int (*tapir_output_meta_fn)(void *ctx, const uint8_t *frame, size_t len,
+                                    const struct tapir_frame_meta *meta);
+
 /* ---- TCP states and the state-change hook -------------------------------- */
 /* RFC 9293 3.3.2, Figure 5. */
 enum tapir_tcp_state {
@@ -203,6 +227,13 @@ void tapir_stack_set_output(tapir_stack *s, tapir_output_fn fn, void *ctx);
  * is set and the link is up; tapir_stack_start() does it. */
 void tapir_stack_link_up(tapir_stack *s, tapir_time_t now);
 void tapir_stack_input(tapir_stack *s, const uint8_t *frame, size_t len, tapir_time_t now);
+/* A frame with its metadata (meta NULL: as tapir_stack_input). */
+void tapir_stack_input_meta(tapir_stack *s, const uint8_t *frame, size_t len, tapir_time_t now,
+                            const struct tapir_frame_meta *meta);
+/* Output with metadata, to a device offering caps (TAPIR_OFFLOAD_*): with
+ * TSO4 (and CSUM, which TSO needs) TCP emits frames of up to 64 KiB, with
+ * CSUM it leaves TCP checksums partial. Replaces tapir_stack_set_output. */
+int tapir_stack_set_output_meta(tapir_stack *s, tapir_output_meta_fn fn, void *ctx, uint32_t caps);
 void tapir_stack_poll(tapir_stack *s, tapir_time_t now);
 /* Around several tapir_stack_input calls (the frames one wake-up found):
  * the TCP output and notifications owed by in-order segments go out once
@@ -224,6 +255,14 @@ struct tapir_dev_ops {
     long (*recv)(struct tapir_dev *dev, uint8_t *buf, size_t cap);
     void (*destroy)(struct tapir_dev *dev);
 };
+/* A device with offloads also moves each frame's metadata (a separate table
+ * so that existing tapir_dev_ops initializers stay complete). */
+struct tapir_dev_meta_ops {
+    int (*send_meta)(struct tapir_dev *dev, const uint8_t *frame, size_t len,
+                     const struct tapir_frame_meta *meta);
+    /* As recv; meta is filled for the frame returned. */
+    long (*recv_meta)(struct tapir_dev *dev, uint8_t *buf, size_t cap, struct tapir_frame_meta *meta);
+};
 struct tapir_dev {
     const struct tapir_dev_ops *ops;
     enum tapir_link_type link;
@@ -232,6 +271,9 @@ struct tapir_dev {
     bool has_mac;           /* mac is the device's own suggestion */
     uint8_t mac[6];
     char name[32];
+    const struct tapir_dev_meta_ops *meta_ops;   /* NULL: frames without metadata */
+    uint32_t offloads;      /* TAPIR_OFFLOAD_* the device performs (0: none) */
+    uint32_t max_frame;     /* largest frame it carries, 0: mtu + link header */
 };
 static inline int tapir_dev_send(struct tapir_dev *d, const uint8_t *f, size_t n) { return d->ops->send(d, f, n); }
 static inline long tapir_dev_recv(struct tapir_dev *d, uint8_t *b, size_t cap) { return d->ops->recv(d, b, cap); }
@@ -240,6 +282,15 @@ static inline void tapir_dev_destroy(struct tapir_dev *d) { if (d) d->ops->destr
 /* TAP (IFF_TAP | IFF_NO_PI): attach to the persistent device NAME, or create
  * it if missing (needs CAP_NET_ADMIN). On failure a sentence is put in err. */
 int tapir_tap_open(const char *name, struct tapir_dev **out, char *err, size_t errlen);
+/* TAP with options. offload: IFF_VNET_HDR with the 10-byte struct
+ * virtio_net_hdr and TUNSETOFFLOAD(TUN_F_CSUM | TUN_F_TSO4): the kernel
+ * hands over 64 KiB GSO segments and takes TSO frames and partial
+ * checksums (dev->offloads, dev->max_frame say so). */
+struct tapir_tap_opts {
+    bool offload;
+};
+int tapir_tap_open_opts(const char *name, const struct tapir_tap_opts *opts, struct tapir_dev **out,
+                        char *err, size_t errlen);
 /* TUN (IFF_TUN | IFF_NO_PI): an IP link. */
 int tapir_tun_open(const char *name, struct tapir_dev **out, char *err, size_t errlen);
 /* pcap decorator: every frame in and out of inner is written to path

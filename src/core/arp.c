@@ -344,6 +344,19 @@ void arp_output_ipv4(struct tapir_stack *s, uint32_t nexthop, struct buf *b)
         emit_to(s, e->mac, b);
         return;
     }
+    if (b->external) {
+        /* The TSO scratch buffer cannot wait in a queue (the next frame
+         * reuses it): drop it, TCP resends; start resolving meanwhile. */
+        stack_drop(s, TAPIR_DROP_TSO_UNRESOLVED);
+        if (!e && (e = claim(s->arp, nexthop)) != NULL) {
+            e->state = ARP_PENDING;
+            e->updated = s->now;
+            send_request(s, nexthop);
+            e->requests_sent = 1;
+            set_deadline(s->arp, e, s->now + s->cfg.arp_retry_interval);
+        }
+        return;
+    }
     if (e) {
         enqueue(s, e, b);
         return;

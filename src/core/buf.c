@@ -52,12 +52,27 @@ struct buf *buf_alloc(struct buf_pool *p)
     b->len = 0;
     b->tag = 0;
     b->stamp = 0;
+    b->gso_size = 0;
+    b->csum_l4 = NULL;
+    b->external = false;
     return b;
+}
+
+void buf_scratch_reset(struct buf *b)
+{
+    b->next = NULL;
+    b->data = b->head + BUF_HEADROOM;
+    b->len = 0;
+    b->tag = 0;
+    b->stamp = 0;
+    b->gso_size = 0;
+    b->csum_l4 = NULL;
+    b->external = true;
 }
 
 void buf_free(struct buf_pool *p, struct buf *b)
 {
-    if (!b)
+    if (!b || b->external)
         return;
     b->next = p->free_list;
     p->free_list = b;

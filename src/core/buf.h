@@ -11,6 +11,7 @@
 #ifndef TAPIR_CORE_BUF_H
 #define TAPIR_CORE_BUF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,10 @@ struct buf {
     uint32_t cap;           /* bytes at head */
     uint32_t tag;           /* free for the holder (e.g. the next hop) */
     tapir_time_t stamp;     /* free for the holder (e.g. when it was queued) */
+    /* Offload metadata of the frame held (reset by buf_alloc/buf_scratch_reset). */
+    uint16_t gso_size;      /* payload per wire segment of a TSO frame; 0: none */
+    uint8_t *csum_l4;       /* TCP header whose checksum is left partial; NULL: complete */
+    bool external;          /* not from the pool (the stack's TSO scratch): buf_free ignores it */
 };
 
 struct buf_pool {
@@ -43,6 +48,9 @@ void buf_pool_destroy(struct buf_pool *p);
 /* A buffer with BUF_HEADROOM reserved and len 0, or NULL if the pool is empty. */
 struct buf *buf_alloc(struct buf_pool *p);
 void buf_free(struct buf_pool *p, struct buf *b);
+/* Make an external buffer (memory owned elsewhere, e.g. the stack's one TSO
+ * scratch area) ready for a new frame, as buf_alloc does for the pool's. */
+void buf_scratch_reset(struct buf *b);
 /* Free a whole ->next chain. */
 void buf_free_chain(struct buf_pool *p, struct buf *b);
 

@@ -236,7 +236,9 @@ int ipv4_output(struct tapir_stack *s, uint32_t dst, uint8_t proto, struct buf *
         buf_free(&s->pool, b);
         return -EHOSTUNREACH;
     }
-    if ((size_t)b->len + IPV4_HDR_LEN > s->mtu) {
+    /* A TSO frame (b->gso_size) goes to a device that cuts it to the MTU. */
+    size_t limit = b->gso_size ? 65535u : s->mtu;
+    if ((size_t)b->len + IPV4_HDR_LEN > limit) {
         stack_drop(s, TAPIR_DROP_IP_TOO_BIG);
         buf_free(&s->pool, b);
         return -EMSGSIZE;
@@ -254,6 +256,13 @@ int ipv4_output(struct tapir_stack *s, uint32_t dst, uint8_t proto, struct buf *
     /* DF on everything we send: our packets fit the MTU, and PMTU discovery
      * (RFC 1191) needs it. */
     ip.df = true;
+    if (b->gso_size) {
+        /* The device gives each segment of a TSO frame the next ID in turn
+         * (as Linux's GSO does for TCPV4): skip the ones it will use. */
+        uint32_t payload = b->len - IPV4_HDR_LEN - (uint32_t)(b->csum_l4 ? ((b->csum_l4[12] >> 4) * 4) : 0);
+        uint32_t segs = (payload + b->gso_size - 1) / b->gso_size;
+        s->ip4->next_id = (uint16_t)(s->ip4->next_id + (segs > 1 ? segs - 1 : 0));
+    }
     write_header(h, &ip);
     s->stats.ip_tx++;
     link_output_ipv4(s, nexthop, b);

@@ -75,6 +75,7 @@ void tapir_stack_destroy(tapir_stack *s)
     ipv4_destroy(s);
     arp_destroy(s);
     buf_pool_destroy(&s->pool);
+    free(s->tso_buf.head);
     free(s);
 }
 
@@ -82,6 +83,26 @@ void tapir_stack_set_output(tapir_stack *s, tapir_output_fn fn, void *ctx)
 {
     s->output = fn;
     s->output_ctx = ctx;
+    s->output_meta = NULL;
+    s->offload_caps = 0;
+}
+
+int tapir_stack_set_output_meta(tapir_stack *s, tapir_output_meta_fn fn, void *ctx, uint32_t caps)
+{
+    /* TSO frames do not fit the pool's buffers: one scratch buffer serves
+     * them all, since a frame is handed to the output before the next is
+     * built. Allocated once here, never per segment. */
+    if ((caps & TAPIR_OFFLOAD_TSO4) && !s->tso_buf.head) {
+        s->tso_buf.head = malloc(STACK_TSO_BUF_SIZE);
+        if (!s->tso_buf.head)
+            return -ENOMEM;
+        s->tso_buf.cap = STACK_TSO_BUF_SIZE;
+    }
+    s->output = NULL;
+    s->output_meta = fn;
+    s->output_ctx = ctx;
+    s->offload_caps = caps & (TAPIR_OFFLOAD_CSUM | TAPIR_OFFLOAD_TSO4);
+    return 0;
 }
 
 void tapir_stack_link_up(tapir_stack *s, tapir_time_t now)
@@ -109,6 +130,24 @@ void tapir_stack_batch_begin(tapir_stack *s)
 void tapir_stack_batch_end(tapir_stack *s)
 {
     tcp_batch_end(s);
+}
+
+void tapir_stack_input_meta(tapir_stack *s, const uint8_t *frame, size_t len, tapir_time_t now,
+                            const struct tapir_frame_meta *meta)
+{
+    if (!meta) {
+        tapir_stack_input(s, frame, len, now);
+        return;
+    }
+    /* A frame from the local kernel over TAP never crossed a wire: when it
+     * says the checksum is verified (DATA_VALID) or still to be completed
+     * (NEEDS_CSUM, the field then holds only the pseudo-header sum), the
+     * checksum is not ours to verify. A GSO frame may exceed the MTU. */
+    s->rx_csum_trusted = meta->csum_valid || meta->csum_partial;
+    if (meta->gso_type == TAPIR_GSO_TCPV4)
+        s->stats.tcp_gso_rx++;
+    tapir_stack_input(s, frame, len, now);
+    s->rx_csum_trusted = false;
 }
 
 void tapir_stack_poll(tapir_stack *s, tapir_time_t now)
@@ -144,6 +183,21 @@ void tapir_stack_mac(const tapir_stack *s, uint8_t mac[6])
 
 void stack_emit(struct tapir_stack *s, const struct buf *b)
 {
+    if (s->output_meta) {
+        struct tapir_frame_meta m = {
+            .gso_size = b->gso_size,
+            .gso_type = b->gso_size ? TAPIR_GSO_TCPV4 : TAPIR_GSO_NONE,
+            .csum_partial = b->csum_l4 != NULL,
+            .csum_start = b->csum_l4 ? (uint16_t)(b->csum_l4 - b->data) : 0,
+            .csum_offset = b->csum_l4 ? 16 : 0,     /* TCP checksum field (RFC 9293 3.1) */
+        };
+        if (s->output_meta(s->output_ctx, b->data, b->len, &m) < 0) {
+            stack_drop(s, TAPIR_DROP_OUTPUT_FAILED);
+            return;
+        }
+        s->stats.eth_tx++;
+        return;
+    }
     if (!s->output || s->output(s->output_ctx, b->data, b->len) < 0) {
         stack_drop(s, TAPIR_DROP_OUTPUT_FAILED);
         return;

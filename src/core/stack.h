@@ -28,6 +28,14 @@ struct tapir_stack {
 
     tapir_output_fn output;
     void *output_ctx;
+    /* Output with metadata (tapir_stack_set_output_meta), and what the
+     * device does for us: TAPIR_OFFLOAD_* bits. */
+    tapir_output_meta_fn output_meta;
+    uint32_t offload_caps;
+    struct buf tso_buf;     /* one scratch buffer for TSO frames (output is synchronous) */
+    /* The frame being input: its checksums need no verification (the
+     * device vouched for them or left them partial, tapir_stack_input_meta). */
+    bool rx_csum_trusted;
 
     tapir_time_t now;       /* time of the input/poll/API call in progress */
     uint64_t rng;           /* xorshift state, from cfg.random_seed */
@@ -61,6 +69,21 @@ void stack_emit(struct tapir_stack *s, const struct buf *b);
  * link: on an Ethernet link through ARP (which may queue it), on an IP link
  * directly. Consumes b. */
 void link_output_ipv4(struct tapir_stack *s, uint32_t nexthop, struct buf *b);
+
+/* TCP may emit TSO frames: the output offers TSO4 and checksum offload
+ * (a TSO frame's checksum is always left partial). */
+static inline bool stack_tso_ok(const struct tapir_stack *s)
+{
+    return s->output_meta && s->tso_buf.head &&
+           (s->offload_caps & (TAPIR_OFFLOAD_TSO4 | TAPIR_OFFLOAD_CSUM)) ==
+               (TAPIR_OFFLOAD_TSO4 | TAPIR_OFFLOAD_CSUM);
+}
+static inline bool stack_csum_offload(const struct tapir_stack *s)
+{
+    return s->output_meta && (s->offload_caps & TAPIR_OFFLOAD_CSUM);
+}
+/* Size of the TSO scratch buffer: a 64 KiB IPv4 datagram plus headroom. */
+#define STACK_TSO_BUF_SIZE (65535u + BUF_HEADROOM)
 
 /* Earliest of a and b. */
 static inline tapir_time_t time_min(tapir_time_t a, tapir_time_t b) { return a < b ? a : b; }

@@ -82,7 +82,12 @@ void tcp_cc_init(struct tcp_conn *c)
 void tcp_cc_slow_start(struct tcp_conn *c, uint32_t acked)
 {
     uint32_t smss = c->snd_mss;
-    c->cwnd += acked < smss ? acked : smss;      /* RFC 5681 eq. (2) */
+    /* RFC 5681 eq. (2) counts at most one SMSS per ACK. A TSO frame of
+     * tens of segments is acknowledged by one ACK (the receiver got it
+     * whole), so cap by the segments it covered instead (RFC 3465 counts
+     * bytes for such stretch ACKs), or slow start would grow linearly. */
+    uint32_t cap = stack_tso_ok(c->s) ? acked : smss;
+    c->cwnd += acked < cap ? acked : cap;
 }
 
 /* New data acknowledged (acked bytes). Returns true when the ACK is a
@@ -111,10 +116,23 @@ bool tcp_cc_newack(struct tcp_conn *c, uint32_t acked, uint32_t ack)
             c->cwnd += smss;
         return true;
     }
+    /* Grow only while cwnd limits the sender (RFC 7661 section 4; Linux's
+     * tcp_is_cwnd_limited): a window the sender does not fill says nothing
+     * about what the path can carry. Without this, a connection limited by
+     * the receive window grew cwnd without bound (1 GB after 3 GiB sent)
+     * towards the wrap of its 32 bits. In slow start the window counts as
+     * used when half of it was in flight, as cwnd doubles per round trip. */
+    uint64_t flight_before = (uint64_t)tcp_cc_flight_size(c) + acked;
+    bool cwnd_limited = c->cwnd < c->ssthresh ? 2 * flight_before >= c->cwnd
+                                              : flight_before + smss >= c->cwnd;
+    if (!cwnd_limited)
+        return false;
     if (c->cwnd < c->ssthresh)
         tcp_cc_slow_start(c, acked);
     else
         c->cc->cong_avoid(c, acked);
+    if (c->cwnd > TCP_CWND_MAX)
+        c->cwnd = TCP_CWND_MAX;
     return false;
 }
 

@@ -122,6 +122,10 @@ struct tcp_conn {
     struct tcp_ring sndbuf;         /* bytes from snd_una on: in flight, then unsent */
     uint32_t sndbuf_max;
     bool fin_sent;                  /* the FIN has a sequence number (snd_max past it) */
+    /* Our SYN has been acknowledged (SND.UNA moved past ISS once). A flag, not
+     * a comparison with ISS: after 2^31 bytes seq_gt(snd_una, iss) turns
+     * false, and after 2^32 snd_una equals iss again. */
+    bool syn_acked;
     bool probe_out;                 /* a zero-window probe byte at snd_nxt is out */
 
     /* Receive sequence space. rcv_adv is the right edge we announced; it never
@@ -208,6 +212,10 @@ struct tcp_state {
     tapir_time_t rst_refill_at;
     uint16_t next_ephemeral;
 };
+
+/* The largest window a peer can offer (RFC 7323 2.3: 2^30 bytes); cwnd is
+ * never useful beyond it. */
+#define TCP_CWND_MAX (1u << 30)
 
 #define TCP_EPHEMERAL_LO 49152u
 #define TCP_EPHEMERAL_HI 65535u

@@ -201,6 +201,7 @@ static void rcv_syn_sent(struct tcp_conn *c, const struct tcp_seg *g)
     c->snd_wl1 = g->seq;
     if (ack_ok) {
         c->snd_una = g->ack;
+        c->syn_acked = true;
         c->snd_wl2 = g->ack;
         if (c->rtt_timing && c->retries == 0)
             tcp_rtt_sample(c, s->now - c->rtt_start);
@@ -314,7 +315,7 @@ static void rcv_text_and_fin(struct tcp_conn *c, uint32_t seq, const uint8_t *da
 /* Resend the first unacknowledged segment (fast retransmit, partial ACK). */
 static void retransmit_first(struct tcp_conn *c)
 {
-    if (c->snd_una == c->iss)
+    if (!c->syn_acked)
         return;                 /* our SYN is not acknowledged: its own timer resends it */
     c->rtt_timing = false;
     tcp_retransmit(c, c->snd_una, c->snd_mss);
@@ -351,7 +352,7 @@ static bool rcv_ack(struct tcp_conn *c, const struct tcp_seg *g, uint32_t seq)
     if (seq_gt(g->ack, c->snd_una)) {
         uint32_t acked = g->ack - c->snd_una;
         uint32_t consumed = acked;
-        if (c->snd_una == c->iss)
+        if (!c->syn_acked)
             consumed--;                     /* our SYN */
         if (consumed > c->sndbuf.len)
             consumed = c->sndbuf.len;       /* the rest is our FIN */
@@ -368,6 +369,7 @@ static bool rcv_ack(struct tcp_conn *c, const struct tcp_seg *g, uint32_t seq)
             tcp_ts_rtt(c, g);
         }
         c->snd_una = g->ack;
+        c->syn_acked = true;
         tcp_sack_trim(c);
         if (seq_lt(c->snd_nxt, c->snd_una))
             c->snd_nxt = c->snd_una;
@@ -644,7 +646,7 @@ void tcp_input(struct tapir_stack *s, const struct ipv4_repr *ip, const uint8_t 
 {
     struct tcp_seg g;
     enum tapir_drop_reason why;
-    if (tcp_parse(seg, len, ip->src, ip->dst, &g, &why) < 0) {
+    if (tcp_parse_csum(seg, len, ip->src, ip->dst, !s->rx_csum_trusted, &g, &why) < 0) {
         stack_drop(s, why);
         return;
     }

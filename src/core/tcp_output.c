@@ -6,14 +6,16 @@
  * retransmission queue is the send ring itself (bytes from snd_una on). */
 #include <errno.h>
 
+#include "core/checksum.h"
 #include "core/ipv4.h"
 #include "core/tcp_conn.h"
+#include "core/wire.h"
 
 static inline uint32_t min_u32(uint32_t a, uint32_t b) { return a < b ? a : b; }
 
 static bool syn_acked(const struct tcp_conn *c)
 {
-    return c->state != TAPIR_TCP_SYN_SENT && seq_gt(c->snd_una, c->iss);
+    return c->state != TAPIR_TCP_SYN_SENT && c->syn_acked;
 }
 
 /* Sequence number of send-ring byte 0. */
@@ -92,10 +94,22 @@ bool tcp_window_update_due(const struct tcp_conn *c)
     return inc >= min_u32(half, 2 * c->rcv_mss);
 }
 
+/* Build and send one segment. gso_size > 0: a TSO frame (g->len above one
+ * wire segment) built in the stack's scratch buffer, which the device cuts
+ * into segments of gso_size payload bytes, copying our header (options
+ * included) onto each. With checksum offload the checksum field holds only
+ * the pseudo-header sum (over the whole TCP length, which the device's
+ * segmentation adjusts per segment) and the device completes it. */
 static int emit(struct tapir_stack *s, uint32_t rip, const struct tcp_seg *g,
-                const struct tcp_ring *ring, uint32_t data_off)
+                const struct tcp_ring *ring, uint32_t data_off, uint32_t gso_size)
 {
-    struct buf *b = buf_alloc(&s->pool);
+    struct buf *b;
+    if (gso_size) {
+        b = &s->tso_buf;
+        buf_scratch_reset(b);
+    } else {
+        b = buf_alloc(&s->pool);
+    }
     if (!b) {
         stack_drop(s, TAPIR_DROP_NO_BUFFER);
         return -ENOBUFS;
@@ -110,7 +124,17 @@ static int emit(struct tapir_stack *s, uint32_t rip, const struct tcp_seg *g,
     tcp_write_header(h, g);
     if (g->len)
         tcp_ring_read(ring, data_off, h + hl, g->len);
-    tcp_fill_checksum(h, hl + g->len, s->ip, rip);
+    if (stack_csum_offload(s) || gso_size) {
+        uint32_t pseudo = csum_pseudo_ipv4(s->ip, rip, IPPROTO_TCP_NUM, (uint16_t)(hl + g->len));
+        put_be16(h + 16, (uint16_t)~csum_fold(pseudo));
+        b->csum_l4 = h;
+    } else {
+        tcp_fill_checksum(h, hl + g->len, s->ip, rip);
+    }
+    if (gso_size) {
+        b->gso_size = (uint16_t)gso_size;
+        s->stats.tcp_tso_tx++;
+    }
     s->stats.tcp_tx++;
     return ipv4_output(s, rip, IPPROTO_TCP_NUM, b);
 }
@@ -157,11 +181,17 @@ int tcp_send_segment(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t l
         }
     }
     tcp_ts_fill(c, &g, syn);
+    /* More than one segment's payload: a TSO frame (send_data makes these
+     * only when the output offers TSO); each wire segment carries mss_pay. */
+    uint32_t mss_pay = tcp_seg_payload_max(c);
+    uint32_t gso_size = len > mss_pay ? mss_pay : 0;
+    uint32_t wire_len = len > mss_pay ? mss_pay : len;
     if ((flags & TCP_ACK) && !syn) {
-        /* Blocks that fit both the option space and the MTU with this payload. */
+        /* Blocks that fit both the option space and the MTU with this
+         * payload (per wire segment, for a TSO frame). */
         uint8_t n = sack_blocks_owed(c);
         uint32_t hl = tcp_hdr_len_for(&g);
-        uint32_t room = c->s->mtu > 20 + hl + len ? c->s->mtu - 20 - hl - len : 0;
+        uint32_t room = c->s->mtu > 20 + hl + wire_len ? c->s->mtu - 20 - hl - wire_len : 0;
         if (room > TCP_MAX_HDR_LEN - hl)
             room = TCP_MAX_HDR_LEN - hl;
         uint8_t fit = room >= 12 ? (uint8_t)((room - 4) / 8) : 0;
@@ -171,7 +201,7 @@ int tcp_send_segment(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t l
     uint32_t off = 0;
     if (len)
         off = seq - data_seq0(c);
-    return emit(c->s, c->rip, &g, &c->sndbuf, off);
+    return emit(c->s, c->rip, &g, &c->sndbuf, off, gso_size);
 }
 
 void tcp_send_ack(struct tcp_conn *c)
@@ -200,7 +230,7 @@ void tcp_send_rst_for(struct tcp_conn *c)
     if (tcp_synchronized(c->state))
         tcp_ts_fill(c, &g, false);
     c->s->stats.tcp_rst_tx++;
-    emit(c->s, c->rip, &g, NULL, 0);
+    emit(c->s, c->rip, &g, NULL, 0, 0);
 }
 
 void tcp_send_rst_raw(struct tapir_stack *s, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport,
@@ -211,7 +241,7 @@ void tcp_send_rst_raw(struct tapir_stack *s, uint32_t lip, uint16_t lport, uint3
         return;
     struct tcp_seg g = {.sport = lport, .dport = rport, .seq = seq, .ack = ack, .flags = flags};
     s->stats.tcp_rst_tx++;
-    emit(s, rip, &g, NULL, 0);
+    emit(s, rip, &g, NULL, 0, 0);
 }
 
 static void send_syn(struct tcp_conn *c)
@@ -270,15 +300,28 @@ static bool send_data(struct tcp_conn *c, bool recovery, uint32_t allowance, boo
             uint32_t wnd = min_u32(c->snd_wnd, c->cwnd);
             usable = wnd > inflight ? wnd - inflight : 0;
         }
-        uint32_t seg_max = tcp_seg_payload_max(c);
+        uint32_t mss_pay = tcp_seg_payload_max(c);
+        uint32_t seg_max = mss_pay;
+        if (!recovery && stack_tso_ok(c->s)) {
+            /* TSO: up to a 64 KiB datagram of whole segments (the header,
+             * at most 60 bytes, rides on each). */
+            uint32_t whole = (65535u - IPV4_HDR_LEN - TCP_MAX_HDR_LEN) / mss_pay;
+            seg_max = whole * mss_pay;
+        }
         uint32_t len = min_u32(min_u32(min_u32(avail, seg_max), usable), limit);
+        if (len > mss_pay && len % mss_pay != 0 && (len < avail || !c->nodelay)) {
+            /* Keep the frame to whole segments unless its tail is the last
+             * of the data and Nagle is off: a short tail would otherwise go
+             * out where Nagle (RFC 896) or the window would hold it. */
+            len -= len % mss_pay;
+        }
         bool fin = fin_allowed(c) && off + len == c->sndbuf.len;
         bool retrans = seq_lt(c->snd_nxt, c->snd_max);
         if (len == 0 && !fin)
             break;
         if (len == 0 && avail > 0)
             break;                          /* FIN must follow the data, which waits */
-        if (len > 0 && len < seg_max && !retrans && len < limit) {
+        if (len > 0 && len < mss_pay && !retrans && len < limit) {
             bool quiet = c->nodelay || inflight == 0;   /* Nagle (RFC 896) */
             bool ok = (len == avail && quiet) ||
                       (c->max_sndwnd > 0 && len >= c->max_sndwnd / 2 && quiet);

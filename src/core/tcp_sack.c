@@ -247,7 +247,7 @@ static void retransmit_hole(struct tcp_conn *c, uint32_t seq, uint32_t len)
 
 bool tcp_sack_maybe_enter_recovery(struct tcp_conn *c)
 {
-    if (!c->sack_ok || c->in_recovery || !seq_gt(c->snd_una, c->iss) || c->snd_una == c->snd_max)
+    if (!c->sack_ok || c->in_recovery || !c->syn_acked || c->snd_una == c->snd_max)
         return false;
     /* 5.1: after an RTO, no new recovery until HighACK reaches RecoveryPoint. */
     if (seq_lt(c->snd_una, c->recover))

@@ -102,7 +102,7 @@ static void rto_expired(struct tcp_conn *c)
     struct tapir_stack *s = c->s;
     c->rto_at = TAPIR_TIME_NEVER;
     bool handshake = c->state == TAPIR_TCP_SYN_SENT || c->state == TAPIR_TCP_SYN_RECEIVED;
-    if (!handshake && c->snd_wnd == 0 && c->sndbuf.len > 0 && seq_gt(c->snd_una, c->iss)) {
+    if (!handshake && c->snd_wnd == 0 && c->sndbuf.len > 0 && c->syn_acked) {
         /* The peer closed its window while data was in flight: what is
          * left is probing, not loss, and a window may stay zero for ever
          * (MUST-37). Go back to snd_una and let the persist timer probe. */

@@ -63,6 +63,9 @@ static inline uint32_t tcp_seg_seqlen(const struct tcp_seg *g)
  * data offset, checksum and options. 0, or -EINVAL with *why set. */
 int tcp_parse(const uint8_t *seg, size_t len, uint32_t src, uint32_t dst,
               struct tcp_seg *out, enum tapir_drop_reason *why);
+/* The same; verify_csum false skips the checksum (a device vouched for it). */
+int tcp_parse_csum(const uint8_t *seg, size_t len, uint32_t src, uint32_t dst, bool verify_csum,
+                   struct tcp_seg *out, enum tapir_drop_reason *why);
 
 /* Header length the options of g need (20; +4 with MSS; +4 with WS; +12
  * with timestamps (SACK-permitted rides in their padding), else +4 for

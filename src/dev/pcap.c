@@ -85,6 +85,36 @@ static long pcap_recv(struct tapir_dev *d, uint8_t *buf, size_t cap)
     return n;
 }
 
+/* With metadata: the capture holds the frame only (no virtio header); a
+ * TSO frame is recorded as the one large frame it is, with the checksum
+ * left partial, as tcpdump on the interface would show it. */
+static int pcap_send_meta(struct tapir_dev *d, const uint8_t *frame, size_t len,
+                          const struct tapir_frame_meta *meta)
+{
+    struct pcap_dev *p = (struct pcap_dev *)d;
+    int rc = p->inner->meta_ops ? p->inner->meta_ops->send_meta(p->inner, frame, len, meta)
+                                : tapir_dev_send(p->inner, frame, len);
+    if (rc == 0)
+        record_frame(p, frame, len);
+    return rc;
+}
+
+static long pcap_recv_meta(struct tapir_dev *d, uint8_t *buf, size_t cap, struct tapir_frame_meta *meta)
+{
+    struct pcap_dev *p = (struct pcap_dev *)d;
+    long n;
+    if (p->inner->meta_ops) {
+        n = p->inner->meta_ops->recv_meta(p->inner, buf, cap, meta);
+    } else {
+        n = tapir_dev_recv(p->inner, buf, cap);
+        if (meta)
+            memset(meta, 0, sizeof *meta);
+    }
+    if (n >= 0)
+        record_frame(p, buf, (size_t)n);
+    return n;
+}
+
 static void pcap_destroy(struct tapir_dev *d)
 {
     struct pcap_dev *p = (struct pcap_dev *)d;
@@ -98,6 +128,11 @@ static const struct tapir_dev_ops pcap_ops = {
     .send = pcap_send,
     .recv = pcap_recv,
     .destroy = pcap_destroy,
+};
+
+static const struct tapir_dev_meta_ops pcap_meta_ops = {
+    .send_meta = pcap_send_meta,
+    .recv_meta = pcap_recv_meta,
 };
 
 int tapir_pcap_wrap(struct tapir_dev *inner, const char *path, struct tapir_dev **out)
@@ -125,6 +160,7 @@ int tapir_pcap_wrap(struct tapir_dev *inner, const char *path, struct tapir_dev 
     p->inner = inner;
     p->dev = *inner;            /* link, fd, mtu, mac and name pass through */
     p->dev.ops = &pcap_ops;
+    p->dev.meta_ops = inner->meta_ops ? &pcap_meta_ops : NULL;
     *out = &p->dev;
     return 0;
 }

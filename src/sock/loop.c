@@ -79,14 +79,19 @@ void loop_read_frames(struct runtime *rt)
     if (rt->dev_failed)
         return;
     for (int i = 0; i < LOOP_RX_BATCH; i++) {
-        long n = tapir_dev_recv(rt->dev, rt->rxbuf, rt->rxcap);
+        /* A device with offloads says what it knows of each frame (GSO,
+         * checksums); the core needs it to accept 64 KiB segments. */
+        struct tapir_frame_meta meta;
+        bool with_meta = rt->dev->meta_ops != NULL;
+        long n = with_meta ? rt->dev->meta_ops->recv_meta(rt->dev, rt->rxbuf, rt->rxcap, &meta)
+                           : tapir_dev_recv(rt->dev, rt->rxbuf, rt->rxcap);
         if (n == -EAGAIN || n == -EINTR)
             return;
         if (n < 0) {
             device_failed(rt, n);
             return;
         }
-        tapir_stack_input(rt->stack, rt->rxbuf, (size_t)n, runtime_now());
+        tapir_stack_input_meta(rt->stack, rt->rxbuf, (size_t)n, runtime_now(), with_meta ? &meta : NULL);
     }
 }
 

@@ -159,6 +159,14 @@ static int output_to_device(void *ctx, const uint8_t *frame, size_t len)
     return tapir_dev_send(rt->dev, frame, len);
 }
 
+/* The same with metadata, for a device with offloads (TSO, partial checksums). */
+static int output_to_device_meta(void *ctx, const uint8_t *frame, size_t len,
+                                 const struct tapir_frame_meta *meta)
+{
+    struct runtime *rt = ctx;
+    return rt->dev->meta_ops->send_meta(rt->dev, frame, len, meta);
+}
+
 static void runtime_free(struct runtime *rt)
 {
     if (rt->epfd >= 0)
@@ -218,6 +226,9 @@ int tapir_stack_start(const struct tapir_config *cfg, struct tapir_dev *dev, tap
     rt->rxcap = c.mtu + ETHER_HDR_LEN + 4;
     if (rt->rxcap < 65536)
         rt->rxcap = 65536;
+    /* An offloading device hands over GSO frames of up to 64 KiB + headers. */
+    if (dev->max_frame && rt->rxcap < dev->max_frame + 4)
+        rt->rxcap = dev->max_frame + 4;
     rt->rxbuf = malloc(rt->rxcap);
 
     int err = rt->rxbuf ? 0 : -ENOMEM;
@@ -241,7 +252,12 @@ int tapir_stack_start(const struct tapir_config *cfg, struct tapir_dev *dev, tap
             err = -errno;
     }
     if (err == 0) {
-        tapir_stack_set_output(rt->stack, output_to_device, rt);
+        if (dev->offloads && dev->meta_ops)
+            err = tapir_stack_set_output_meta(rt->stack, output_to_device_meta, rt, dev->offloads);
+        else
+            tapir_stack_set_output(rt->stack, output_to_device, rt);
+    }
+    if (err == 0) {
         rt->stack->runtime = rt;
         registry_add(rt);
         err = start_thread(rt);

@@ -9,6 +9,7 @@
 #include "core/stack.h"
 #include "net_frames.h"
 #include "net_simsetup.h"
+#include "harness.h"
 
 static struct net_simsetup n;
 
@@ -137,9 +138,5 @@ int main(void)
     tcase_add_test(tc, unanswered_resolution_drops_queued);
     tcase_add_test(tc, twenty_percent_loss);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run(s);
 }

@@ -8,6 +8,7 @@
 #include "core/stack.h"
 #include "net_frames.h"
 #include "net_simsetup.h"
+#include "harness.h"
 
 static struct net_simsetup n;
 
@@ -107,9 +108,5 @@ int main(void)
     tcase_add_test(tc, large_echo_fragmented_both_ways);
     tcase_add_test(tc, corruption_dropped_and_counted);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run(s);
 }

@@ -18,6 +18,7 @@
 #include "core/stack.h"
 #include "core/tcp.h"
 #include "tcpsim.h"
+#include "harness.h"
 
 #define MIB (1024u * 1024u)
 #define BULK_PORT 5001
@@ -337,9 +338,5 @@ int main(void)
     tcase_add_test(tc, one_mib_each_way_with_everything_at_once);
     tcase_add_test(tc, half_close_data_flows_to_the_side_that_sent_fin_first);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run(s);
 }

@@ -31,6 +31,7 @@
 #include "core/tcp.h"
 #include "core/wire.h"
 #include "tcp_script.h"
+#include "harness.h"
 
 #define PEER_ISS 0xfffffff0u        /* the peer's sequence numbers wrap 2^32 */
 
@@ -664,9 +665,5 @@ int main(void)
                         (int)(sizeof every_state / sizeof every_state[0]));
     tcase_add_test(tc, zero_then_maximum_window_from_the_peer);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run(s);
 }

@@ -16,6 +16,7 @@
 #include "core/stack.h"
 #include "core/tcp.h"
 #include "tcpsim.h"
+#include "harness.h"
 
 #define NCONN 10000u
 #define SCALE_PORT 7000
@@ -315,9 +316,5 @@ int main(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, ten_thousand_connections_opened_used_and_closed);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run(s);
 }

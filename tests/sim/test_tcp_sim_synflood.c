@@ -18,6 +18,7 @@
 #include "core/wire.h"
 #include "net_frames.h"
 #include "tcpsim.h"
+#include "harness.h"
 
 #define FLOOD_SYNS 100000u
 #define FLOOD_BURST 1000u               /* SYNs per 10 ms: the flood lasts 1 s */
@@ -207,9 +208,5 @@ int main(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, syn_flood_of_100000_is_bounded_and_a_legitimate_connection_survives);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run(s);
 }

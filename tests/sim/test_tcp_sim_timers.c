@@ -12,6 +12,7 @@
 #include "core/stack.h"
 #include "core/tcp.h"
 #include "tcpsim.h"
+#include "harness.h"
 
 #define PORT 9000
 #define MAX_SENDS 64
@@ -244,9 +245,5 @@ int main(void)
     tcase_add_test(tc, keepalive_aborts_when_the_peer_vanishes);
     tcase_add_test(tc, rto_backoff_on_the_wire_after_a_measured_rtt_then_etimedout);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run(s);
 }

@@ -1,6 +1,7 @@
 /* Shared test helpers. */
 #include "harness.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 void harness_config(struct tapir_config *cfg, const char *ip, enum tapir_link_type link)
@@ -10,4 +11,13 @@ void harness_config(struct tapir_config *cfg, const char *ip, enum tapir_link_ty
     cfg->random_seed = 12345;
     inet_pton(AF_INET, ip, &cfg->addr);
     cfg->prefix_len = 24;
+}
+
+int harness_run(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

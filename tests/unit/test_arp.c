@@ -405,9 +405,5 @@ int main(void)
     tcase_add_test(tq, broadcast_needs_no_resolution);
     tcase_add_test(tq, echo_over_ethernet_after_learning);
     suite_add_tcase(s, tq);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run(s);
 }

@@ -92,9 +92,5 @@ int main(void)
     tcase_add_test(tc, push_put_pull_bounds);
     tcase_add_test(tc, exhausted_pool_drops_reply_counted);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run(s);
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/checksum.h"
+#include "harness.h"
 
 /* The IPv4 header from the classic worked example (checksum 0xb861). */
 static const uint8_t ip_header[20] = {
@@ -92,9 +93,5 @@ int main(void)
     tcase_add_test(tc, incremental_update_matches_recompute);
     tcase_add_test(tc, pseudo_header_sum);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run(s);
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "tapir/tapir.h"
+#include "harness.h"
 
 START_TEST(tap_name_too_long_is_refused_with_a_sentence)
 {
@@ -208,9 +209,5 @@ int main(void)
     tcase_add_test(pcap, pcap_unwritable_path_fails_and_leaves_inner_to_caller);
     tcase_add_test(pcap, pcap_failed_send_is_not_recorded);
     suite_add_tcase(s, pcap);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run(s);
 }

@@ -180,9 +180,5 @@ int main(void)
     tcase_add_test(tc, input_dispatches_ours_and_broadcast);
     tcase_add_test(tc, random_frames_never_crash_or_leak);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run(s);
 }

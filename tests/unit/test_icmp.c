@@ -242,9 +242,5 @@ int main(void)
     tcase_add_test(tc, needfrag_carries_mtu);
     tcase_add_test(tc, rate_limited_by_token_bucket);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run(s);
 }

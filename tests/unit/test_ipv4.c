@@ -382,9 +382,5 @@ int main(void)
     tcase_add_test(to, output_refuses_over_mtu);
     tcase_add_test(to, output_failure_counted);
     suite_add_tcase(s, to);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run(s);
 }

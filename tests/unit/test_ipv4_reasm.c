@@ -304,9 +304,5 @@ int main(void)
     tcase_add_test(tb, memory_bound);
     tcase_add_test(tb, datagram_count_bound);
     suite_add_tcase(s, tb);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run(s);
 }

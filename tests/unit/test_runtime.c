@@ -334,9 +334,5 @@ int main(void)
     tcase_add_test(tc, hooks_run_at_start_and_stop);
     tcase_add_test(tc, runtime_now_is_monotonic_microseconds);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run(s);
 }

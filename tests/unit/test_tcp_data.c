@@ -11,6 +11,7 @@
 #include "core/tcp.h"
 #include "core/tcp_conn.h"
 #include "tcp_script.h"
+#include "harness.h"
 
 #define PEER_ISS 0xfffffff0u
 
@@ -489,9 +490,5 @@ int main(void)
     tcase_add_test(t, our_syn_offers_window_scale);
     tcase_add_test(t, idle_connections_release_their_buffers);
     suite_add_tcase(s, t);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run(s);
 }

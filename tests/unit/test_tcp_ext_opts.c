@@ -16,6 +16,7 @@
 #include "core/tcp_conn.h"
 #include "core/wire.h"
 #include "tcp_script.h"
+#include "harness.h"
 
 #define PEER_ISS 0xfffff000u
 
@@ -627,9 +628,5 @@ int main(void)
     tcase_add_test(tc, sack_sender_retransmits_only_the_holes);
     tcase_add_test(tc, congestion_control_is_selectable_per_connection);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run(s);
 }

@@ -13,6 +13,7 @@
 #include "core/tcp.h"
 #include "core/wire.h"
 #include "tcp_script.h"
+#include "harness.h"
 
 #define PEER_ISS 0xfffffff0u
 
@@ -315,9 +316,5 @@ int main(void)
     tcase_add_test(t, connection_limit_is_enforced);
     tcase_add_loop_test(t, random_segments_near_the_window_never_break_invariants, 0, 4);
     suite_add_tcase(s, t);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run(s);
 }

@@ -13,6 +13,7 @@
 #include "core/wire.h"
 #include "net_frames.h"
 #include "tcp_script.h"
+#include "harness.h"
 
 #define PEER_ISS 0xfffffff0u
 
@@ -364,9 +365,5 @@ int main(void)
     tcase_add_test(t, icmp_host_unreachable_is_soft_and_reported_at_timeout);
     tcase_add_test(t, connect_to_broadcast_or_multicast_is_refused);
     suite_add_tcase(s, t);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run(s);
 }

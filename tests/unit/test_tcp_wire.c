@@ -14,6 +14,7 @@
 #include "core/tcp_seq.h"
 #include "core/tcp_wire.h"
 #include "core/wire.h"
+#include "harness.h"
 
 #define SRC 0x0a000003u
 #define DST 0x0a000002u
@@ -226,9 +227,5 @@ int main(void)
     tcase_add_test(t, window_scale_option_is_parsed_and_capped_at_14);
     tcase_add_test(t, isn_is_keyed_per_tuple_and_advances_with_a_4us_clock);
     suite_add_tcase(s, t);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run(s);
 }

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "tapir/vlink.h"
+#include "harness.h"
 
 static struct tapir_dev *a, *b;
 static uint8_t frame[2048], got[2048];
@@ -296,9 +297,5 @@ int main(void)
     tcase_add_test(tr, realtime_fd_readable_while_frames_wait);
     tcase_add_test(tr, realtime_two_threads);
     suite_add_tcase(s, tr);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run(s);
 }

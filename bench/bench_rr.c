@@ -1,0 +1,220 @@
+/* bench_rr: request/response round-trip time, client and echo server.
+ *
+ *   bench_rr --server [--tapir ...] [--port P] [--ports N] [--max-conns N]
+ *   bench_rr [--tapir ...] [--time S] [--size B] HOST PORT
+ *
+ * The server listens on ports P .. P+N-1 (default 5002, N 1), prints
+ * "ready", and echoes whatever arrives on any number of connections (one
+ * thread, poll over all of them), closing each at EOF. bench_connrate uses
+ * it too. It runs until its --max-time watchdog or SIGTERM.
+ *
+ * The client connects (TCP_NODELAY), then for S seconds (default 2) writes a
+ * B-byte request (default 64) and reads the B-byte answer, timing each
+ * exchange; the first 1% (at most 1000) are a warm-up and not counted.
+ * Prints result rr_count, rr_median_us, rr_p99_us, rr_mean_us.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/bench_net.h"
+
+#define RR_MAX_SAMPLES (4u << 20)
+
+static void usage(FILE *f, const char *prog)
+{
+    fprintf(f, "usage: %s --server [options] [--port P] [--ports N] [--max-conns N]\n"
+               "       %s [options] [--time S] [--size B] HOST PORT\n"
+               "Echo server, or a request/response client that prints median/p99 RTT.\n"
+               BENCH_COMMON_USAGE, prog, prog);
+}
+
+static volatile sig_atomic_t server_stop;
+static void on_term(int sig) { (void)sig; server_stop = 1; }
+
+/* Echo what c sent; false once c is finished (EOF or error). */
+static bool echo_some(int c, char *buf, size_t cap)
+{
+    for (;;) {
+        ssize_t n = bn_read(c, buf, cap);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return true;
+        if (n <= 0)
+            return false;
+        if (bn_write_all(c, buf, (size_t)n) < 0)
+            return false;
+        if ((size_t)n < cap)
+            return true;
+    }
+}
+
+static int run_server(const char *prog, unsigned long port, unsigned long ports,
+                      unsigned long max_conns)
+{
+    size_t nl = ports, cap = nl + max_conns;
+    struct pollfd *p = calloc(cap, sizeof *p);
+    static char buf[64 * 1024];
+    if (!p)
+        return 1;
+    for (size_t k = 0; k < nl; k++) {
+        p[k].fd = bench_listen_on(prog, (uint16_t)(port + k), 4096);
+        if (p[k].fd < 0)
+            return 1;
+        bn_set_nonblock(p[k].fd, true);
+        p[k].events = POLLIN;
+    }
+    size_t n = nl;
+    signal(SIGTERM, on_term);
+    bench_ready();
+    while (!server_stop) {
+        int r = bn_poll(p, n, 200);
+        if (r < 0 && errno != EINTR) {
+            fprintf(stderr, "%s: poll: %s\n", prog, strerror(errno));
+            return 1;
+        }
+        if (r <= 0)
+            continue;
+        for (size_t k = 0; k < n; k++) {
+            if (!p[k].revents)
+                continue;
+            if (k < nl) {
+                int c;
+                while (n < cap && (c = bn_accept(p[k].fd, true)) >= 0) {
+                    bn_nodelay(c);
+                    p[n].fd = c;
+                    p[n].events = POLLIN;
+                    p[n].revents = 0;    /* not looked at before the next poll */
+                    n++;
+                }
+                continue;
+            }
+            if (!echo_some(p[k].fd, buf, sizeof buf)) {
+                bn_close(p[k].fd);
+                p[k] = p[--n];
+                k--;          /* look at the one moved here */
+            }
+        }
+    }
+    for (size_t k = 0; k < n; k++)
+        bn_close(p[k].fd);
+    free(p);
+    return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int run_client(const char *prog, const struct sockaddr_in *to, double duration,
+                      unsigned long size)
+{
+    uint64_t *samples = malloc(RR_MAX_SAMPLES * sizeof *samples);
+    char *req = malloc(size), *resp = malloc(size);
+    if (!samples || !req || !resp)
+        return 1;
+    memset(req, 'r', size);
+    int s = bn_socket();
+    if (s < 0 || bn_connect(s, to) < 0) {
+        fprintf(stderr, "%s: connect: %s\n", prog, strerror(errno));
+        return 1;
+    }
+    bn_nodelay(s);
+    uint64_t start = bench_now_ns(), stop = start + (uint64_t)(duration * 1e9);
+    size_t count = 0;
+    uint64_t now = start;
+    while (now < stop && count < RR_MAX_SAMPLES) {
+        if (bn_write_all(s, req, size) < 0 || bn_read_exact(s, resp, size) < 0) {
+            fprintf(stderr, "%s: exchange %zu: %s\n", prog, count, strerror(errno));
+            return 1;
+        }
+        uint64_t t = bench_now_ns();
+        samples[count++] = t - now;
+        now = t;
+    }
+    bn_close(s);
+    size_t warm = count / 100 < 1000 ? count / 100 : 1000;
+    size_t m = count - warm;
+    if (m == 0) {
+        fprintf(stderr, "%s: no exchange completed\n", prog);
+        return 1;
+    }
+    uint64_t *v = samples + warm;
+    double sum = 0;
+    for (size_t k = 0; k < m; k++)
+        sum += (double)v[k];
+    qsort(v, m, sizeof *v, cmp_u64);
+    bench_result("rr_count", "%zu", m);
+    bench_result("rr_median_us", "%.2f", (double)v[m / 2] / 1e3);
+    bench_result("rr_p99_us", "%.2f", (double)v[(m * 99) / 100] / 1e3);
+    bench_result("rr_mean_us", "%.2f", sum / (double)m / 1e3);
+    free(samples);
+    free(req);
+    free(resp);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct bench_opts o;
+    bench_default_opts(&o);
+    bool server = false;
+    double duration = 2;
+    unsigned long port = 5002, ports = 1, max_conns = 20000, size = 64;
+    const char *pos[2];
+    int npos = 0;
+    for (int i = 1; i < argc;) {
+        int rc = bench_parse_common_opt(argc, argv, &i, &o);
+        if (rc < 0)
+            return 2;
+        if (rc > 0)
+            continue;
+        const char *a = argv[i];
+        unsigned long *target = strcmp(a, "--port") == 0        ? &port
+                                : strcmp(a, "--ports") == 0     ? &ports
+                                : strcmp(a, "--max-conns") == 0 ? &max_conns
+                                : strcmp(a, "--size") == 0      ? &size
+                                                                : NULL;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout, argv[0]);
+            return 0;
+        } else if (strcmp(a, "--server") == 0) {
+            server = true;
+        } else if (strcmp(a, "--time") == 0) {
+            const char *v = bench_opt_value(argc, argv, &i);
+            if (!v || bench_parse_double(argv[0], a, v, 0.01, 3600, &duration) < 0)
+                return 2;
+        } else if (target) {
+            const char *v = bench_opt_value(argc, argv, &i);
+            if (!v || bench_parse_uint(argv[0], a, v, 1000000, target) < 0)
+                return 2;
+        } else if (a[0] != '-' && npos < 2) {
+            pos[npos++] = a;
+        } else {
+            usage(stderr, argv[0]);
+            return 2;
+        }
+        i++;
+    }
+    if (port == 0 || ports == 0 || port + ports - 1 > 65535 || size == 0) {
+        usage(stderr, argv[0]);
+        return 2;
+    }
+    struct sockaddr_in to;
+    if (!server && (npos != 2 || bench_parse_addr(argv[0], pos[0], pos[1], &to) < 0)) {
+        usage(stderr, argv[0]);
+        return 2;
+    }
+    bench_raise_nofile();
+    if (bench_start(argv[0], &o) < 0)
+        return 1;
+    int status = server ? run_server(argv[0], port, ports, max_conns)
+                        : run_client(argv[0], &to, duration, size);
+    bench_stop();
+    return status;
+}

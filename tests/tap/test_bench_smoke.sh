@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# tools/bench does not rot: a tiny run (--smoke: one run of each workload,
+# fractions of a second, 200 idle connections, a 4 MiB core transfer) with
+# the programs of this build produces every figure, for tapir and, where
+# there is one, for the kernel reference. No timing is asserted.
+# Usage: test_bench_smoke.sh BUILD_DIR SOURCE_DIR   (root; exit 77 otherwise)
+set -euo pipefail
+BUILD=$1
+SRC=$2
+. "$SRC/tests/tap/lib.sh"
+tap_require_root_and_tools timeout
+
+for p in bench_sink bench_source bench_rr bench_connrate bench_idle bench_core; do
+    [ -x "$BUILD/bench/$p" ] || fail "$BUILD/bench/$p is not built"
+done
+
+TMP=$(mktemp -d /tmp/tapir-t-bench.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+ip netns list | awk '{print $1}' | grep '^tapir-bench-' | sort >"$TMP/ns_before" || true
+rc=0
+"$SRC/tools/bench" --smoke --no-build --build-dir "$BUILD" --json "$TMP/out.json" \
+    >"$TMP/table" 2>"$TMP/err" || rc=$?
+cat "$TMP/table"
+sed 's/^/stderr: /' "$TMP/err"
+[ "$rc" -eq 0 ] || fail "tools/bench --smoke exited with $rc"
+[ -s "$TMP/out.json" ] || fail "no JSON written"
+
+# Figures with a kernel reference, and tapir-only ones.
+compared="bulk_in_mbps bulk_out_mbps rr_same_median_us rr_same_p99_us rr_cross_median_us
+          rr_cross_p99_us conn_close_per_sec conn_echo_per_sec"
+tapir_only="bulk_in_idle_mbps idle_rss_mib idle_per_conn_bytes core_mb_per_cpu_sec"
+for f in $compared $tapir_only core_instr_per_byte; do
+    row=$(grep "^$f " "$TMP/table") || fail "figure $f missing from the table"
+    grep -q "\"$f\": {" "$TMP/out.json" || fail "figure $f missing from the JSON"
+    read -r _ _ tapir koff _ kon _ <<<"$row"
+    if [ "$f" = core_instr_per_byte ]; then
+        # May be n/a only when neither perf counters nor valgrind can count
+        # (e.g. a sanitizer build, which valgrind cannot run); the table says so.
+        if [ "$tapir" = n/a/n/a/n/a ]; then
+            grep -q '^instructions per byte: n/a' "$TMP/table" || fail "core_instr_per_byte missing"
+        fi
+        continue
+    fi
+    [ "$tapir" != n/a/n/a/n/a ] || fail "no tapir value for $f"
+    case " $compared " in
+        *" $f "*) [ "$koff" != n/a/n/a/n/a ] && [ "$kon" != n/a/n/a/n/a ] ||
+                      fail "no kernel value for $f" ;;
+    esac
+done
+# Nothing left behind: no namespace of the run remains (others' runs may).
+ip netns list | awk '{print $1}' | grep '^tapir-bench-' | sort >"$TMP/ns_after" || true
+left=$(comm -13 "$TMP/ns_before" "$TMP/ns_after")
+[ -z "$left" ] || fail "tools/bench left namespaces behind: $left"
+echo "PASS"
