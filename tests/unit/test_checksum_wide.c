@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "core/checksum.h"
+#include "harness.h"
 
 /* RFC 1071 section 4.1, word by word in network order. */
 static uint16_t reference_fold(const uint8_t *p, size_t len, uint32_t sum)
@@ -61,9 +62,5 @@ int main(void)
     tcase_add_test(t, wide_sum_matches_rfc1071_reference);
     tcase_add_test(t, wide_sum_carries_of_all_ones);
     suite_add_tcase(s, t);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run(s);
 }

@@ -13,6 +13,7 @@
 
 #include "sock_env.h"
 #include "tapir/vlink.h"
+#include "harness.h"
 
 static struct sock_env env;
 
@@ -620,9 +621,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run(suite());
 }

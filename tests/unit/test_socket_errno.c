@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "sock_env.h"
+#include "harness.h"
 
 static struct sock_env env;
 
@@ -277,9 +278,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run(suite());
 }

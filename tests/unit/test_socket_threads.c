@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "sock_env.h"
+#include "harness.h"
 
 #define CLIENT_THREADS 8
 #define CONNS_PER_THREAD 12
@@ -167,9 +168,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run(suite());
 }

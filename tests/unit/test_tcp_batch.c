@@ -11,6 +11,7 @@
 #include "core/tcp.h"
 #include "core/tcp_conn.h"
 #include "tcp_script.h"
+#include "harness.h"
 
 #define PEER_ISS 0x1000u
 #define SEG 1460u     /* full-sized: the MSS both sides announce */
@@ -138,9 +139,5 @@ int main(void)
     tcase_add_test(t, a_fin_in_a_batch_is_acknowledged_at_once);
     tcase_add_test(t, a_connection_reset_inside_the_batch);
     suite_add_tcase(s, t);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run(s);
 }

@@ -17,6 +17,7 @@
 #include "core/wire.h"
 #include "dev/vnet_hdr.h"
 #include "tcp_script.h"
+#include "harness.h"
 
 #define PEER_ISS 1000u
 
@@ -381,9 +382,5 @@ int main(void)
     tcase_add_test(t, tso_output_is_one_large_frame_with_gso_size_and_partial_checksum_that_segments_validly);
     tcase_add_test(t, checksum_offload_without_tso_sends_mss_frames_with_partial_checksums);
     suite_add_tcase(s, t);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run(s);
 }
