@@ -75,45 +75,19 @@ int main(int argc, char **argv)
     struct in_addr src_base = { 0 };
     const char *pos[2];
     int npos = 0;
-    for (int i = 1; i < argc;) {
-        int rc = bench_parse_common_opt(argc, argv, &i, &o);
-        if (rc < 0)
-            return 2;
-        if (rc > 0)
-            continue;
-        const char *a = argv[i];
-        unsigned long *target = strcmp(a, "--batch") == 0         ? &batch
-                                : strcmp(a, "--ports") == 0       ? &ports
-                                : strcmp(a, "--first-batch") == 0 ? &first
-                                : strcmp(a, "--srcs") == 0        ? &srcs
-                                                                  : NULL;
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout, argv[0]);
-            return 0;
-        } else if (strcmp(a, "--src-base") == 0) {
-            const char *v = bench_opt_value(argc, argv, &i);
-            if (!v || inet_pton(AF_INET, v, &src_base) != 1) {
-                fprintf(stderr, "%s: --src-base needs an IPv4 address\n", argv[0]);
-                return 2;
-            }
-        } else if (strcmp(a, "--echo") == 0) {
-            echo = true;
-        } else if (strcmp(a, "--time") == 0) {
-            const char *v = bench_opt_value(argc, argv, &i);
-            if (!v || bench_parse_double(argv[0], a, v, 0.01, 3600, &duration) < 0)
-                return 2;
-        } else if (target) {
-            const char *v = bench_opt_value(argc, argv, &i);
-            if (!v || bench_parse_uint(argv[0], a, v, 100000000, target) < 0)
-                return 2;
-        } else if (a[0] != '-' && npos < 2) {
-            pos[npos++] = a;
-        } else {
-            usage(stderr, argv[0]);
-            return 2;
-        }
-        i++;
-    }
+    const struct bench_flag flags[] = {
+        {"--src-base", BENCH_FLAG_IPV4, &src_base, 0, 0},
+        {"--echo", BENCH_FLAG_BOOL, &echo, 0, 0},
+        {"--time", BENCH_FLAG_DOUBLE, &duration, 0.01, 3600},
+        {"--batch", BENCH_FLAG_UINT, &batch, 0, 100000000},
+        {"--ports", BENCH_FLAG_UINT, &ports, 0, 100000000},
+        {"--first-batch", BENCH_FLAG_UINT, &first, 0, 100000000},
+        {"--srcs", BENCH_FLAG_UINT, &srcs, 0, 100000000},
+        {NULL, BENCH_FLAG_BOOL, NULL, 0, 0},
+    };
+    int parsed = bench_parse_args(argc, argv, &o, flags, pos, 2, &npos, usage);
+    if (parsed != 0)
+        return parsed > 0 ? 0 : 2;
     struct sockaddr_in to;
     if (npos != 2 || bench_parse_addr(argv[0], pos[0], pos[1], &to) < 0 || batch == 0 ||
         batch > CONNRATE_MAX_BATCH || ports == 0 || ntohs(to.sin_port) + ports - 1 > 65535 ||

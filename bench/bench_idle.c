@@ -100,35 +100,16 @@ int main(int argc, char **argv)
     unsigned long port = 5003, count = 0;
     const char *pos[2];
     int npos = 0;
-    for (int i = 1; i < argc;) {
-        int rc = bench_parse_common_opt(argc, argv, &i, &o);
-        if (rc < 0)
-            return 2;
-        if (rc > 0)
-            continue;
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout, argv[0]);
-            return 0;
-        } else if (strcmp(a, "--server") == 0) {
-            server = true;
-        } else if (strcmp(a, "--hold") == 0) {
-            const char *v = bench_opt_value(argc, argv, &i);
-            if (!v || bench_parse_double(argv[0], a, v, 0, 3600, &hold) < 0)
-                return 2;
-        } else if (strcmp(a, "--port") == 0 || strcmp(a, "--count") == 0) {
-            const char *v = bench_opt_value(argc, argv, &i);
-            if (!v || bench_parse_uint(argv[0], a, v, a[2] == 'p' ? 65535 : 1000000,
-                                       a[2] == 'p' ? &port : &count) < 0)
-                return 2;
-        } else if (a[0] != '-' && npos < 2) {
-            pos[npos++] = a;
-        } else {
-            usage(stderr, argv[0]);
-            return 2;
-        }
-        i++;
-    }
+    const struct bench_flag flags[] = {
+        {"--server", BENCH_FLAG_BOOL, &server, 0, 0},
+        {"--hold", BENCH_FLAG_DOUBLE, &hold, 0, 3600},
+        {"--port", BENCH_FLAG_UINT, &port, 0, 65535},
+        {"--count", BENCH_FLAG_UINT, &count, 0, 1000000},
+        {NULL, BENCH_FLAG_BOOL, NULL, 0, 0},
+    };
+    int parsed = bench_parse_args(argc, argv, &o, flags, pos, 2, &npos, usage);
+    if (parsed != 0)
+        return parsed > 0 ? 0 : 2;
     struct sockaddr_in to;
     if (count == 0 || port == 0 ||
         (!server && (npos != 2 || bench_parse_addr(argv[0], pos[0], pos[1], &to) < 0))) {

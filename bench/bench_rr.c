@@ -168,39 +168,18 @@ int main(int argc, char **argv)
     unsigned long port = 5002, ports = 1, max_conns = 20000, size = 64;
     const char *pos[2];
     int npos = 0;
-    for (int i = 1; i < argc;) {
-        int rc = bench_parse_common_opt(argc, argv, &i, &o);
-        if (rc < 0)
-            return 2;
-        if (rc > 0)
-            continue;
-        const char *a = argv[i];
-        unsigned long *target = strcmp(a, "--port") == 0        ? &port
-                                : strcmp(a, "--ports") == 0     ? &ports
-                                : strcmp(a, "--max-conns") == 0 ? &max_conns
-                                : strcmp(a, "--size") == 0      ? &size
-                                                                : NULL;
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout, argv[0]);
-            return 0;
-        } else if (strcmp(a, "--server") == 0) {
-            server = true;
-        } else if (strcmp(a, "--time") == 0) {
-            const char *v = bench_opt_value(argc, argv, &i);
-            if (!v || bench_parse_double(argv[0], a, v, 0.01, 3600, &duration) < 0)
-                return 2;
-        } else if (target) {
-            const char *v = bench_opt_value(argc, argv, &i);
-            if (!v || bench_parse_uint(argv[0], a, v, 1000000, target) < 0)
-                return 2;
-        } else if (a[0] != '-' && npos < 2) {
-            pos[npos++] = a;
-        } else {
-            usage(stderr, argv[0]);
-            return 2;
-        }
-        i++;
-    }
+    const struct bench_flag flags[] = {
+        {"--server", BENCH_FLAG_BOOL, &server, 0, 0},
+        {"--time", BENCH_FLAG_DOUBLE, &duration, 0.01, 3600},
+        {"--port", BENCH_FLAG_UINT, &port, 0, 1000000},
+        {"--ports", BENCH_FLAG_UINT, &ports, 0, 1000000},
+        {"--max-conns", BENCH_FLAG_UINT, &max_conns, 0, 1000000},
+        {"--size", BENCH_FLAG_UINT, &size, 0, 1000000},
+        {NULL, BENCH_FLAG_BOOL, NULL, 0, 0},
+    };
+    int parsed = bench_parse_args(argc, argv, &o, flags, pos, 2, &npos, usage);
+    if (parsed != 0)
+        return parsed > 0 ? 0 : 2;
     if (port == 0 || ports == 0 || port + ports - 1 > 65535 || size == 0) {
         usage(stderr, argv[0]);
         return 2;

@@ -34,32 +34,18 @@ int main(int argc, char **argv)
     struct bench_opts o;
     bench_default_opts(&o);
     unsigned long port = 5001, count = 1, bufsize = 256 * 1024, idle = 0, idle_port = 5004;
-    for (int i = 1; i < argc;) {
-        int rc = bench_parse_common_opt(argc, argv, &i, &o);
-        if (rc < 0)
-            return 2;
-        if (rc > 0)
-            continue;
-        const char *a = argv[i];
-        unsigned long *target = strcmp(a, "--port") == 0    ? &port
-                                : strcmp(a, "--count") == 0 ? &count
-                                : strcmp(a, "--buf") == 0   ? &bufsize
-                                : strcmp(a, "--idle") == 0  ? &idle
-                                : strcmp(a, "--idle-port") == 0 ? &idle_port
-                                                            : NULL;
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout, argv[0]);
-            return 0;
-        }
-        if (!target) {
-            usage(stderr, argv[0]);
-            return 2;
-        }
-        const char *v = bench_opt_value(argc, argv, &i);
-        if (!v || bench_parse_uint(argv[0], a, v, 1ul << 30, target) < 0)
-            return 2;
-        i++;
-    }
+    int npos;
+    const struct bench_flag flags[] = {
+        {"--port", BENCH_FLAG_UINT, &port, 0, (double)(1ul << 30)},
+        {"--count", BENCH_FLAG_UINT, &count, 0, (double)(1ul << 30)},
+        {"--buf", BENCH_FLAG_UINT, &bufsize, 0, (double)(1ul << 30)},
+        {"--idle", BENCH_FLAG_UINT, &idle, 0, (double)(1ul << 30)},
+        {"--idle-port", BENCH_FLAG_UINT, &idle_port, 0, (double)(1ul << 30)},
+        {NULL, BENCH_FLAG_BOOL, NULL, 0, 0},
+    };
+    int parsed = bench_parse_args(argc, argv, &o, flags, NULL, 0, &npos, usage);
+    if (parsed != 0)
+        return parsed > 0 ? 0 : 2;
     if (port == 0 || port > 65535 || bufsize == 0 || idle_port == 0 || idle_port > 65535 ||
         idle_port == port) {
         usage(stderr, argv[0]);

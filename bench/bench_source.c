@@ -33,37 +33,15 @@ int main(int argc, char **argv)
     unsigned long bufsize = 256 * 1024, max_bytes = 0;
     const char *pos[2];
     int npos = 0;
-    for (int i = 1; i < argc;) {
-        int rc = bench_parse_common_opt(argc, argv, &i, &o);
-        if (rc < 0)
-            return 2;
-        if (rc > 0)
-            continue;
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout, argv[0]);
-            return 0;
-        }
-        if (strcmp(a, "--time") == 0) {
-            const char *v = bench_opt_value(argc, argv, &i);
-            if (!v || bench_parse_double(argv[0], a, v, 0.01, 3600, &duration) < 0)
-                return 2;
-        } else if (strcmp(a, "--max-bytes") == 0) {
-            const char *v = bench_opt_value(argc, argv, &i);
-            if (!v || bench_parse_uint(argv[0], a, v, 1ul << 50, &max_bytes) < 0)
-                return 2;
-        } else if (strcmp(a, "--buf") == 0) {
-            const char *v = bench_opt_value(argc, argv, &i);
-            if (!v || bench_parse_uint(argv[0], a, v, 1ul << 30, &bufsize) < 0 || bufsize == 0)
-                return 2;
-        } else if (a[0] != '-' && npos < 2) {
-            pos[npos++] = a;
-        } else {
-            usage(stderr, argv[0]);
-            return 2;
-        }
-        i++;
-    }
+    const struct bench_flag flags[] = {
+        {"--time", BENCH_FLAG_DOUBLE, &duration, 0.01, 3600},
+        {"--max-bytes", BENCH_FLAG_UINT, &max_bytes, 0, (double)(1ul << 50)},
+        {"--buf", BENCH_FLAG_UINT, &bufsize, 1, (double)(1ul << 30)},
+        {NULL, BENCH_FLAG_BOOL, NULL, 0, 0},
+    };
+    int parsed = bench_parse_args(argc, argv, &o, flags, pos, 2, &npos, usage);
+    if (parsed != 0)
+        return parsed > 0 ? 0 : 2;
     struct sockaddr_in to;
     if (npos != 2 || bench_parse_addr(argv[0], pos[0], pos[1], &to) < 0) {
         usage(stderr, argv[0]);

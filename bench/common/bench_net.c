@@ -48,6 +48,72 @@ const char *bench_opt_value(int argc, char **argv, int *i)
     return argv[*i];
 }
 
+static int parse_flag(int argc, char **argv, int *i, const struct bench_flag *f)
+{
+    if (f->kind == BENCH_FLAG_BOOL) {
+        *(bool *)f->target = true;
+        return 0;
+    }
+    const char *v = bench_opt_value(argc, argv, i);
+    if (!v)
+        return -1;
+    switch (f->kind) {
+    case BENCH_FLAG_UINT: {
+        unsigned long n;
+        if (bench_parse_uint(argv[0], f->name, v, (unsigned long)f->max, &n) < 0)
+            return -1;
+        if (n < (unsigned long)f->min) {
+            fprintf(stderr, "%s: %s needs at least %.0f\n", argv[0], f->name, f->min);
+            return -1;
+        }
+        *(unsigned long *)f->target = n;
+        return 0;
+    }
+    case BENCH_FLAG_DOUBLE:
+        return bench_parse_double(argv[0], f->name, v, f->min, f->max, f->target);
+    case BENCH_FLAG_IPV4:
+        if (inet_pton(AF_INET, v, f->target) != 1) {
+            fprintf(stderr, "%s: %s needs an IPv4 address\n", argv[0], f->name);
+            return -1;
+        }
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+int bench_parse_args(int argc, char **argv, struct bench_opts *o, const struct bench_flag *flags,
+                     const char **pos, int max_pos, int *npos, void (*usage)(FILE *f, const char *prog))
+{
+    *npos = 0;
+    for (int i = 1; i < argc;) {
+        int rc = bench_parse_common_opt(argc, argv, &i, o);
+        if (rc < 0)
+            return -1;
+        if (rc > 0)
+            continue;
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout, argv[0]);
+            return 1;
+        }
+        const struct bench_flag *f = flags;
+        while (f->name && strcmp(f->name, a) != 0)
+            f++;
+        if (f->name) {
+            if (parse_flag(argc, argv, &i, f) < 0)
+                return -1;
+        } else if (a[0] != '-' && *npos < max_pos) {
+            pos[(*npos)++] = a;
+        } else {
+            usage(stderr, argv[0]);
+            return -1;
+        }
+        i++;
+    }
+    return 0;
+}
+
 int bench_parse_double(const char *prog, const char *opt, const char *text, double min,
                        double max, double *out)
 {

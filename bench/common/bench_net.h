@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -111,6 +112,28 @@ int bench_parse_uint(const char *prog, const char *opt, const char *text, unsign
                      unsigned long *out);
 /* The value of option argv[*i] (advancing *i), or NULL with a message. */
 const char *bench_opt_value(int argc, char **argv, int *i);
+
+/* A program's own options, for bench_parse_args(). A table ends with a
+ * NULL name. */
+enum bench_flag_kind {
+    BENCH_FLAG_BOOL,        /* bool *: set when present */
+    BENCH_FLAG_UINT,        /* unsigned long *: in [min, max], K/M/G suffixes */
+    BENCH_FLAG_DOUBLE,      /* double *: in [min, max] */
+    BENCH_FLAG_IPV4,        /* struct in_addr * */
+};
+struct bench_flag {
+    const char *name;
+    enum bench_flag_kind kind;
+    void *target;
+    double min, max;
+};
+/* Parse the command line: the options every program takes
+ * (bench_parse_common_opt), -h/--help, the program's flags, and at most
+ * max_pos positional arguments into pos (*npos counts them). Returns 0 when
+ * parsed, 1 after printing the help to stdout, -1 on an error (said on
+ * stderr, with the usage for an unknown option). */
+int bench_parse_args(int argc, char **argv, struct bench_opts *o, const struct bench_flag *flags,
+                     const char **pos, int max_pos, int *npos, void (*usage)(FILE *f, const char *prog));
 
 /* Print "result key=value" on stdout (flushed), the line tools/bench reads. */
 void bench_result(const char *key, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
