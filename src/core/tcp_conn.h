@@ -270,6 +270,8 @@ uint16_t tcp_window_to_advertise(struct tcp_conn *c, bool syn);
 /* The shift that lets a window cover the receive buffer (RFC 7323 2.3). */
 uint8_t tcp_wscale_for(uint32_t rcvbuf);
 bool tcp_window_update_due(const struct tcp_conn *c);
+/* The handshake is over: the scaled window counts as announced (see .c). */
+void tcp_window_after_handshake(struct tcp_conn *c);
 uint32_t tcp_flight(const struct tcp_conn *c);
 uint32_t tcp_unsent(const struct tcp_conn *c);
 

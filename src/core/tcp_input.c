@@ -164,6 +164,7 @@ static void enter_established(struct tcp_conn *c, const char *cause)
     tcp_set_state(c, TAPIR_TCP_ESTABLISHED, cause);
     c->ever_established = true;
     tcp_keepalive_reset(c);
+    tcp_window_after_handshake(c);
 }
 
 static void rcv_syn_sent(struct tcp_conn *c, const struct tcp_seg *g)

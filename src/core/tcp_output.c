@@ -94,6 +94,19 @@ bool tcp_window_update_due(const struct tcp_conn *c)
     return inc >= min_u32(half, 2 * c->rcv_mss);
 }
 
+/* A SYN's window is never scaled (RFC 7323 2.2), so the handshake leaves
+ * the peer at most 65535 bytes; the scaled window takes effect with our next
+ * segment. That growth alone is not worth a segment of its own (Linux sends
+ * none either): a peer holding 64 KiB of window is not stalled, and the next
+ * ACK or data we send announces the rest. Without this, every passive open
+ * cost a pure window update right after the handshake's third segment. */
+void tcp_window_after_handshake(struct tcp_conn *c)
+{
+    uint32_t edge = c->rcv_nxt + rcv_space(c);
+    if (seq_gt(edge, c->rcv_adv))
+        c->rcv_adv = edge;
+}
+
 /* Build and send one segment. gso_size > 0: a TSO frame (g->len above one
  * wire segment) built in the stack's scratch buffer, which the device cuts
  * into segments of gso_size payload bytes, copying our header (options

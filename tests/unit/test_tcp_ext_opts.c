@@ -171,6 +171,28 @@ START_TEST(syn_ack_agrees_to_everything_the_peer_offers)
 }
 END_TEST
 
+/* The handshake's unscaled 65535 (RFC 7323 2.2) grows to the scaled window
+ * once established; that alone sends nothing (it used to cost a pure window
+ * update per passive open), and the first ACK we owe announces it. */
+START_TEST(no_window_update_of_its_own_after_the_handshake)
+{
+    struct tcp_script_out o = passive(NULL, ALL);
+    ck_assert_uint_eq(o.seg.wnd, 65535);
+    tcp_script_expect_none(sc);
+    /* Two full segments from the peer: the ACK owed at once (RFC 5681 4.2). */
+    struct peer_opts ts = {.ws = -1, .ts = true, .tsval = 5002, .tsecr = o.seg.tsval};
+    inject(TCP_ACK, sc->peer_nxt, sc->our_nxt, &ts, pattern, 1448);
+    inject(TCP_ACK, sc->peer_nxt + 1448, sc->our_nxt, &ts, pattern + 1448, 1448);
+    struct tcp_script_out a;
+    ck_assert(tcp_script_next(sc, &a));
+    ck_assert_uint_eq(a.seg.flags, TCP_ACK);
+    ck_assert_uint_eq(a.seg.ack, sc->peer_nxt + 2 * 1448);
+    uint32_t shift = tcp_wscale_for(256 * 1024);
+    ck_assert_uint_eq((uint32_t)a.seg.wnd << shift, 256 * 1024 - 2 * 1448);
+    tcp_script_expect_none(sc);
+}
+END_TEST
+
 START_TEST(syn_ack_falls_back_when_the_peer_offers_nothing)
 {
     struct peer_opts po = {.mss = 1460, .ws = -1};
@@ -612,6 +634,7 @@ int main(void)
     TCase *tc = tcase_create("options");
     tcase_add_checked_fixture(tc, NULL, teardown);
     tcase_add_test(tc, syn_ack_agrees_to_everything_the_peer_offers);
+    tcase_add_test(tc, no_window_update_of_its_own_after_the_handshake);
     tcase_add_test(tc, syn_ack_falls_back_when_the_peer_offers_nothing);
     tcase_add_test(tc, each_option_falls_back_on_its_own);
     tcase_add_test(tc, our_syn_offers_ts_sack_ws_and_uses_what_the_peer_echoes);
