@@ -231,26 +231,38 @@ static void rcv_syn_sent(struct tcp_conn *c, const struct tcp_seg *g)
 
 static void process_fin(struct tcp_conn *c)
 {
+    struct tapir_stack *s = c->s;
     c->rcv_nxt++;
     c->fin_received = true;
     c->have_fin_seq = false;
-    c->ack_now = true;
     switch (c->state) {
     case TAPIR_TCP_SYN_RECEIVED:
     case TAPIR_TCP_ESTABLISHED:
+        /* The ACK of the FIN may be delayed like any other (RFC 1122
+         * 4.2.3.2; RFC 9293 3.10.7.4 asks for an acknowledgment, not an
+         * immediate one). The application usually answers end-of-file
+         * with close(), and then our FIN carries the ACK: one segment
+         * instead of two, as Linux does (it delays the ACK of a FIN too). */
+        if (c->delack_at == TAPIR_TIME_NEVER) {
+            c->delack_at = s->now + s->cfg.delack_timeout;
+            tcp_timer_sync(c);
+        }
         tcp_set_state(c, TAPIR_TCP_CLOSE_WAIT, "rcv FIN, snd ACK");
         tcp_keepalive_reset(c);
         break;
     case TAPIR_TCP_FIN_WAIT_1:
+        c->ack_now = true;
         if (c->fin_sent && c->snd_una == c->snd_max)
             tcp_enter_time_wait(c, "rcv FIN and ACK of FIN, snd ACK");
         else
             tcp_set_state(c, TAPIR_TCP_CLOSING, "rcv FIN, snd ACK (simultaneous close)");
         break;
     case TAPIR_TCP_FIN_WAIT_2:
+        c->ack_now = true;
         tcp_enter_time_wait(c, "rcv FIN, snd ACK");
         break;
     default:
+        c->ack_now = true;
         break;
     }
 }

@@ -119,6 +119,7 @@ static void setup_close_wait(void)
     setup_established();
     tcp_script_send(sc, TCP_FIN | TCP_ACK, sc->peer_nxt, sc->our_nxt, 0, NULL, 0);
     sc->peer_nxt++;
+    tcp_script_advance(sc, sc->s->cfg.delack_timeout);     /* the delayed ACK of the FIN */
     tcp_script_expect(sc, TCP_ACK, sc->our_nxt, sc->peer_nxt, NULL);
     ck_assert_int_eq(tcp_state(conn), TAPIR_TCP_CLOSE_WAIT);
 }
@@ -410,14 +411,35 @@ START_TEST(established_to_fin_wait_1_on_close_sends_fin)
 }
 END_TEST
 
+/* The ACK of the FIN is a delayed ACK (RFC 1122 4.2.3.2), so that the FIN
+ * of an application that closes at end-of-file can carry it (next test). */
 START_TEST(established_to_close_wait_on_fin)
 {
     tcp_script_send(sc, TCP_FIN | TCP_ACK, sc->peer_nxt, sc->our_nxt, 0, NULL, 0);
-    tcp_script_expect(sc, TCP_ACK, sc->our_nxt, sc->peer_nxt + 1, NULL);
     ck_assert(tcp_script_saw(sc, TAPIR_TCP_ESTABLISHED, TAPIR_TCP_CLOSE_WAIT));
+    tcp_script_expect_none(sc);
+    tcp_script_advance(sc, sc->s->cfg.delack_timeout - 1);
+    tcp_script_expect_none(sc);
+    tcp_script_advance(sc, 1);
+    tcp_script_expect(sc, TCP_ACK, sc->our_nxt, sc->peer_nxt + 1, NULL);
     char b[4];
     ck_assert_int_eq(tcp_recv(conn, b, sizeof b, false), 0);   /* EOF */
     ck_assert(tcp_events(conn) & TCP_EV_RDHUP);
+}
+END_TEST
+
+START_TEST(established_fin_then_close_sends_one_fin_ack)
+{
+    tcp_script_send(sc, TCP_FIN | TCP_ACK, sc->peer_nxt, sc->our_nxt, 0, NULL, 0);
+    sc->peer_nxt++;
+    tcp_close(conn);
+    conn = NULL;
+    tcp_script_expect(sc, TCP_FIN | TCP_ACK, sc->our_nxt, sc->peer_nxt, NULL);
+    tcp_script_advance(sc, 2 * sc->s->cfg.delack_timeout);   /* past the delayed ACK, before the RTO */
+    tcp_script_expect_none(sc);                     /* no second ACK of their FIN */
+    ck_assert(tcp_script_saw(sc, TAPIR_TCP_CLOSE_WAIT, TAPIR_TCP_LAST_ACK));
+    tcp_script_send(sc, TCP_ACK, sc->peer_nxt, sc->our_nxt + 1, 0, NULL, 0);
+    ck_assert(tcp_script_saw(sc, TAPIR_TCP_LAST_ACK, TAPIR_TCP_CLOSED));
 }
 END_TEST
 
@@ -724,6 +746,7 @@ int main(void)
     t = tc("ESTABLISHED", setup_established);
     tcase_add_test(t, established_to_fin_wait_1_on_close_sends_fin);
     tcase_add_test(t, established_to_close_wait_on_fin);
+    tcase_add_test(t, established_fin_then_close_sends_one_fin_ack);
     tcase_add_test(t, established_rst_with_exact_seq_resets);
     tcase_add_test(t, established_rst_in_window_not_exact_gets_challenge_ack);
     tcase_add_test(t, established_rst_out_of_window_is_ignored);
