@@ -73,6 +73,7 @@ void tcp_cc_init(struct tcp_conn *c)
     c->dupacks = 0;
     c->in_recovery = false;
     c->recover = c->iss;
+    c->recovery_timer_reset = false;
     c->bytes_acked_ca = 0;
     c->high_rxt = c->iss;
     c->sb_n = 0;
@@ -109,8 +110,8 @@ bool tcp_cc_newack(struct tcp_conn *c, uint32_t acked, uint32_t ack)
             c->bytes_acked_ca = 0;
             return false;
         }
-        /* Partial ACK (step 4): resend the next hole, deflate by what was
-         * acknowledged, add back one segment if at least one was. */
+        /* Partial ACK (also step 3): resend the next hole, deflate by what
+         * was acknowledged, add back one segment if at least one was. */
         c->cwnd = c->cwnd > acked ? c->cwnd - acked : smss;
         if (acked >= smss)
             c->cwnd += smss;
@@ -154,7 +155,27 @@ bool tcp_cc_dupack(struct tcp_conn *c)
     c->recover = c->snd_max;
     c->cwnd = c->ssthresh + 3 * smss;
     c->in_recovery = true;
+    c->recovery_timer_reset = false;
     c->s->stats.tcp_fast_retransmits++;
+    return true;
+}
+
+/* RFC 6582 3.2 step 3: "for the first partial ACK that arrives during fast
+ * recovery, also reset the retransmit timer", and section 4: this is the
+ * "Impatient" variant, which resets it for no later partial ACK. It
+ * overrides RFC 6298 5.3 (restart the timer on every ACK of new data) while
+ * NewReno recovers: without SACK one hole is repaired per round trip, so
+ * with many losses in one window restarting on each partial ACK ("Slow-but-
+ * Steady") crawls through them for as many round trips; letting the timer
+ * run out instead ends recovery with an RTO and go-back-N after about one
+ * RTO. SACK recovery (RFC 6675) repairs all holes in one round trip and is
+ * not concerned. The full ACK that ends recovery restarts the timer as
+ * usual. */
+bool tcp_cc_partial_ack_restarts_timer(struct tcp_conn *c)
+{
+    if (c->recovery_timer_reset)
+        return false;
+    c->recovery_timer_reset = true;
     return true;
 }
 
@@ -169,6 +190,8 @@ void tcp_cc_timeout(struct tcp_conn *c)
     c->bytes_acked_ca = 0;
     c->dupacks = 0;
     c->in_recovery = false;
-    c->recover = c->snd_max;       /* RFC 6582 4, RFC 6675 5.1: no recovery for old data */
+    c->recovery_timer_reset = false;
+    /* RFC 6582 3.2 step 4, RFC 6675 5.1: no recovery for old data. */
+    c->recover = c->snd_max;
     tcp_sack_timeout(c);
 }
