@@ -148,8 +148,14 @@ bool tcp_cc_dupack(struct tcp_conn *c)
     if (c->dupacks != 3)
         return false;
     /* RFC 6582 3.2 step 2: enter only when the ACK covers more than recover,
-     * so that dupacks from an earlier episode do not start another. */
-    if (seq_lt(c->snd_una, c->recover))
+     * so that dupacks from an earlier episode do not start another. The
+     * RFC's recover is the highest sequence number sent, and "covers more"
+     * is ack - 1 > recover (section 4); ours is one past it (snd_max), so
+     * an ACK equal to it does not cover more. That is the case after a
+     * timeout: go-back-N resends segments the receiver already holds, and
+     * once the ACK reaches the old snd_max each of them still in flight
+     * returns a duplicate ACK for it; those must not halve ssthresh again. */
+    if (seq_leq(c->snd_una, c->recover))
         return false;
     c->ssthresh = c->cc->on_loss(c, false);
     c->recover = c->snd_max;

@@ -4,8 +4,10 @@
  * partial ACKs do not, so with many holes in one window the timer expires
  * at the deadline the first partial ACK set; the timeout then ends the
  * recovery (RFC 6582 3.2 step 4: recover = highest sequence number sent)
- * with ssthresh from RFC 5681 eq. (4). The congestion module (NewReno or
- * CUBIC) changes nothing in this: it concerns recovery, not growth. */
+ * with ssthresh from RFC 5681 eq. (4), and the duplicate ACKs that
+ * go-back-N provokes do not start another fast retransmit. The congestion
+ * module (NewReno or CUBIC) changes nothing in this: it concerns recovery,
+ * not growth. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,11 +160,34 @@ START_TEST(only_the_first_partial_ack_restarts_the_retransmission_timer)
     if (strcmp(algorithm, "newreno") == 0)
         ck_assert_uint_eq(conn->ssthresh, (base + FLIGHT_SEGS * MSS - una) / 2);   /* eq. (4) */
 
-    /* Go-back-N finishes the transfer. */
+    /* Go-back-N: once the resent segments fill the holes, the peer's ACK
+     * jumps to the old snd_max (recover), and resent copies of segments it
+     * already held come back as duplicate ACKs for it. Those do not start
+     * another fast retransmit: they do not cover more than recover (RFC
+     * 6582 3.2 step 2; section 4: ack - 1 > recover). */
+    uint32_t more = 4 * MSS;
+    ck_assert_int_eq(tcp_send(conn, pattern + sent_from + FLIGHT_SEGS * MSS, more), (long)more);
     tcp_script_flush(sc);
+    tcp_script_advance(sc, STEP);
     peer_ack(base + FLIGHT_SEGS * MSS);
+    ck_assert_uint_eq(conn->snd_una, conn->recover);
+    ck_assert(seq_gt(conn->snd_max, conn->snd_una));      /* new data went out */
+    tcp_script_flush(sc);
+    for (int i = 0; i < 4; i++)
+        peer_ack(base + FLIGHT_SEGS * MSS);
+    tcp_script_expect_none(sc);
+    ck_assert(!conn->in_recovery);
+    ck_assert_uint_eq(sc->s->stats.tcp_fast_retransmits, 1);
+
+    /* The rest is acknowledged. */
+    tcp_script_advance(sc, STEP);
+    for (int round = 0; round < 8 && conn->snd_una != base + FLIGHT_SEGS * MSS + more; round++) {
+        peer_ack(conn->snd_max);
+        tcp_script_flush(sc);
+    }
     tcp_get_info(conn, &info);
     ck_assert_uint_eq(info.unacked, 0);
+    ck_assert_uint_eq(conn->snd_una, base + FLIGHT_SEGS * MSS + more);
     ck_assert_uint_eq(sc->s->stats.tcp_rto_expired, 1);
     tcp_script_flush(sc);
 
