@@ -73,6 +73,7 @@ void tcp_cc_init(struct tcp_conn *c)
     c->dupacks = 0;
     c->in_recovery = false;
     c->recover = c->iss;
+    c->recovery_timer_reset = false;
     c->bytes_acked_ca = 0;
     c->high_rxt = c->iss;
     c->sb_n = 0;
@@ -109,8 +110,8 @@ bool tcp_cc_newack(struct tcp_conn *c, uint32_t acked, uint32_t ack)
             c->bytes_acked_ca = 0;
             return false;
         }
-        /* Partial ACK (step 4): resend the next hole, deflate by what was
-         * acknowledged, add back one segment if at least one was. */
+        /* Partial ACK (also step 3): resend the next hole, deflate by what
+         * was acknowledged, add back one segment if at least one was. */
         c->cwnd = c->cwnd > acked ? c->cwnd - acked : smss;
         if (acked >= smss)
             c->cwnd += smss;
@@ -147,14 +148,40 @@ bool tcp_cc_dupack(struct tcp_conn *c)
     if (c->dupacks != 3)
         return false;
     /* RFC 6582 3.2 step 2: enter only when the ACK covers more than recover,
-     * so that dupacks from an earlier episode do not start another. */
-    if (seq_lt(c->snd_una, c->recover))
+     * so that dupacks from an earlier episode do not start another. The
+     * RFC's recover is the highest sequence number sent, and "covers more"
+     * is ack - 1 > recover (section 4); ours is one past it (snd_max), so
+     * an ACK equal to it does not cover more. That is the case after a
+     * timeout: go-back-N resends segments the receiver already holds, and
+     * once the ACK reaches the old snd_max each of them still in flight
+     * returns a duplicate ACK for it; those must not halve ssthresh again. */
+    if (seq_leq(c->snd_una, c->recover))
         return false;
     c->ssthresh = c->cc->on_loss(c, false);
     c->recover = c->snd_max;
     c->cwnd = c->ssthresh + 3 * smss;
     c->in_recovery = true;
+    c->recovery_timer_reset = false;
     c->s->stats.tcp_fast_retransmits++;
+    return true;
+}
+
+/* RFC 6582 3.2 step 3: "for the first partial ACK that arrives during fast
+ * recovery, also reset the retransmit timer", and section 4: this is the
+ * "Impatient" variant, which resets it for no later partial ACK. It
+ * overrides RFC 6298 5.3 (restart the timer on every ACK of new data) while
+ * NewReno recovers: without SACK one hole is repaired per round trip, so
+ * with many losses in one window restarting on each partial ACK ("Slow-but-
+ * Steady") crawls through them for as many round trips; letting the timer
+ * run out instead ends recovery with an RTO and go-back-N after about one
+ * RTO. SACK recovery (RFC 6675) repairs all holes in one round trip and is
+ * not concerned. The full ACK that ends recovery restarts the timer as
+ * usual. */
+bool tcp_cc_partial_ack_restarts_timer(struct tcp_conn *c)
+{
+    if (c->recovery_timer_reset)
+        return false;
+    c->recovery_timer_reset = true;
     return true;
 }
 
@@ -169,6 +196,8 @@ void tcp_cc_timeout(struct tcp_conn *c)
     c->bytes_acked_ca = 0;
     c->dupacks = 0;
     c->in_recovery = false;
-    c->recover = c->snd_max;       /* RFC 6582 4, RFC 6675 5.1: no recovery for old data */
+    c->recovery_timer_reset = false;
+    /* RFC 6582 3.2 step 4, RFC 6675 5.1: no recovery for old data. */
+    c->recover = c->snd_max;
     tcp_sack_timeout(c);
 }

@@ -156,6 +156,9 @@ struct tcp_conn {
     uint32_t dupacks;
     bool in_recovery;
     uint32_t recover;               /* RecoveryPoint: snd_max when recovery began */
+    /* NewReno recovery (no SACK): the first partial ACK has restarted the
+     * retransmission timer; later ones leave it (RFC 6582 4, "Impatient"). */
+    bool recovery_timer_reset;
     uint32_t bytes_acked_ca;        /* congestion-avoidance byte counter */
     const struct tcp_cc_ops *cc;
     struct tcp_cubic cubic;
@@ -299,6 +302,9 @@ void tcp_cc_init(struct tcp_conn *c);
 bool tcp_cc_newack(struct tcp_conn *c, uint32_t acked, uint32_t ack);
 /* A duplicate ACK arrived; true if the caller must retransmit snd_una now. */
 bool tcp_cc_dupack(struct tcp_conn *c);
+/* A NewReno partial ACK (tcp_cc_newack returned true): true if it may
+ * restart the retransmission timer, i.e. it is the first of this recovery. */
+bool tcp_cc_partial_ack_restarts_timer(struct tcp_conn *c);
 void tcp_cc_timeout(struct tcp_conn *c);
 /* Slow start (RFC 5681 3.1), shared by the algorithms. */
 void tcp_cc_slow_start(struct tcp_conn *c, uint32_t acked);

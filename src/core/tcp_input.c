@@ -325,14 +325,16 @@ static void rcv_text_and_fin(struct tcp_conn *c, uint32_t seq, const uint8_t *da
         process_fin(c);
 }
 
-/* Resend the first unacknowledged segment (fast retransmit, partial ACK). */
-static void retransmit_first(struct tcp_conn *c)
+/* Resend the first unacknowledged segment (fast retransmit, partial ACK);
+ * restart_timer: restart the retransmission timer with it. */
+static void retransmit_first(struct tcp_conn *c, bool restart_timer)
 {
     if (!c->syn_acked)
         return;                 /* our SYN is not acknowledged: its own timer resends it */
     c->rtt_timing = false;
     tcp_retransmit(c, c->snd_una, c->snd_mss);
-    tcp_rto_arm(c);
+    if (restart_timer)
+        tcp_rto_arm(c);
 }
 
 /* Step 5 for an ACK that is within bounds. Returns false if processing of
@@ -390,18 +392,24 @@ static bool rcv_ack(struct tcp_conn *c, const struct tcp_seg *g, uint32_t seq)
         c->backoff = 0;
         c->persist_backoff = 0;
         bool partial = false;
-        if (c->sack_ok && c->in_recovery)
+        bool restart_timer = true;          /* RFC 6298 5.3 */
+        if (c->sack_ok && c->in_recovery) {
             tcp_sack_recovery_ack(c);       /* cwnd stays ssthresh; pipe decides */
-        else
+        } else {
             partial = tcp_cc_newack(c, acked, g->ack);
+            /* NewReno: only the first partial ACK restarts the timer (RFC
+             * 6582 4, "Impatient"; see tcp_cc_partial_ack_restarts_timer). */
+            if (partial)
+                restart_timer = tcp_cc_partial_ack_restarts_timer(c);
+        }
         if (c->snd_una == c->snd_max) {
             c->rto_at = TAPIR_TIME_NEVER;
             tcp_timer_sync(c);
-        } else {
+        } else if (restart_timer) {
             tcp_rto_arm(c);
         }
         if (partial)
-            retransmit_first(c);
+            retransmit_first(c, restart_timer);
         else if (c->sack_ok)
             tcp_sack_maybe_enter_recovery(c);   /* IsLost(HighACK+1) after a cumulative ACK */
     } else if (c->sack_ok && g->ack == c->snd_una && tcp_flight(c) > 0) {
@@ -412,7 +420,7 @@ static bool rcv_ack(struct tcp_conn *c, const struct tcp_seg *g, uint32_t seq)
     } else if (g->ack == c->snd_una && tcp_flight(c) > 0 && g->len == 0 &&
                !(g->flags & (TCP_SYN | TCP_FIN)) && window_same) {
         if (tcp_cc_dupack(c))
-            retransmit_first(c);
+            retransmit_first(c, true);
     }
     /* Window update (3.10.7.4 step 5): only from a newer segment. */
     if (seq_lt(c->snd_wl1, seq) || (c->snd_wl1 == seq && seq_leq(c->snd_wl2, g->ack))) {

@@ -5,7 +5,11 @@
  * and once without; both use NewReno's window arithmetic so that only the
  * recovery differs. SACK must finish sooner with no more retransmission
  * timeouts. Then the same with CUBIC and everything on, and with random
- * loss in both directions for several seeds (byte-exact transfers). */
+ * loss in both directions for several seeds (byte-exact transfers).
+ * Last, many losses in ONE window: NewReno alone repairs one hole per round
+ * trip and restarts the retransmission timer only on the first partial ACK
+ * (RFC 6582 4, "Impatient"), so with more holes than RTO / RTT it times
+ * out; SACK repairs them all in about one round trip and does not. */
 #include <check.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -69,6 +73,40 @@ static void compare(void (*with_sack)(struct tapir_config *), void (*without)(st
     ck_assert_uint_le(s.retransmits, tc.ndrops + tc.ndrops / 4);
 }
 
+/* Every other segment lost, holes of them, in one flight of slow start. */
+#define WINDOW_HOLES 14
+static void one_window_losses(struct tcpext_case *tc)
+{
+    for (uint64_t k = 0; k < WINDOW_HOLES; k++)
+        tc->drops[tc->ndrops++] = 300000 + k * 2 * 1448 + 100;
+}
+
+START_TEST(sack_avoids_the_timeout_newreno_takes_on_many_losses_in_one_window)
+{
+    /* RTT 40 ms: the holes take WINDOW_HOLES x 40 ms = 560 ms to repair one
+     * per round trip, well past the RTO (the 200 ms minimum here). */
+    struct tcpext_case tc = {.delay = TAPIR_MSEC(20), .bytes = 1 * MIB, .limit = TAPIR_SEC(600)};
+    one_window_losses(&tc);
+    struct tcpext_result s, n;
+    tc.tweak = sack_newreno;
+    tcpext_run(&tc, &s);
+    tc.tweak = nosack_newreno;
+    tcpext_run(&tc, &n);
+    print("one-window SACK", &s);
+    print("one-window no SACK", &n);
+    ck_assert_msg(s.ok, "with SACK: %s", s.why);
+    ck_assert_msg(n.ok, "without SACK: %s", n.why);
+    ck_assert_uint_eq(s.dropped, WINDOW_HOLES);
+    ck_assert_uint_eq(n.dropped, WINDOW_HOLES);
+    ck_assert_uint_eq(s.sack_recoveries, 1);
+    ck_assert_uint_eq(n.sack_recoveries, 0);
+    ck_assert_uint_eq(n.fast_retransmits, 1);
+    ck_assert_msg(n.rtos >= 1, "NewReno alone had no RTO");
+    ck_assert_msg(s.rtos == 0, "SACK had %" PRIu64 " RTOs", s.rtos);
+    ck_assert_msg(s.elapsed < n.elapsed, "SACK took %" PRIu64 " us, NewReno %" PRIu64 " us", s.elapsed, n.elapsed);
+}
+END_TEST
+
 START_TEST(sack_recovers_bursts_faster_than_newreno_alone)
 {
     compare(sack_newreno, nosack_newreno, "newreno");
@@ -88,6 +126,7 @@ int main(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, sack_recovers_bursts_faster_than_newreno_alone);
     tcase_add_test(tc, sack_with_cubic_beats_cubic_without_sack);
+    tcase_add_test(tc, sack_avoids_the_timeout_newreno_takes_on_many_losses_in_one_window);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK);
