@@ -44,7 +44,8 @@
     X(tcp_rtt_ts_samples, "RTT samples taken from echoed timestamps")     \
     X(tcp_rto_expired, "retransmission timer expiries")                  \
     X(tcp_gso_rx, "TCP segments received above the MSS (device GSO)")      \
-    X(tcp_tso_tx, "large TCP frames sent for the device to segment (TSO)")
+    X(tcp_tso_tx, "large TCP frames sent for the device to segment (TSO)") \
+    X(tcp_rcvwin_grown, "receive windows grown with the bandwidth-delay product")
 
 /* Drop reasons: X(ENUM_SUFFIX, "description"). One counter each. */
 #define TAPIR_DROP_REASONS(X)                                               \

@@ -214,6 +214,11 @@ struct tapir_tcp_info {
     uint8_t options;                         /* TAPIR_TCPI_OPT_* negotiated */
     uint8_t snd_wscale, rcv_wscale;          /* shifts in use (0 without window scaling) */
     uint32_t sacked_bytes;                   /* bytes above snd_una the peer SACKed */
+    /* Buffer sizing: the current limits, which start at 64 KiB and grow with
+     * the bandwidth-delay product up to tcp_sndbuf / tcp_rcvbuf (fixed when
+     * set with SO_SNDBUF / SO_RCVBUF), and the memory the buffers hold now. */
+    uint32_t sndbuf_limit, rcvwnd_limit;
+    uint32_t sndbuf_alloc, rcvbuf_alloc;
 };
 #define TAPIR_TCPI_OPT_TIMESTAMPS 1u
 #define TAPIR_TCPI_OPT_SACK       2u

@@ -127,6 +127,7 @@ struct tcp_conn *tcp_conn_alloc(struct tapir_stack *s, int *err)
     c->deadline = TAPIR_TIME_NEVER;
     c->sndbuf_max = s->cfg.tcp_sndbuf;
     c->rcvbuf_max = s->cfg.tcp_rcvbuf;
+    tcp_autotune_init(c);
     uint32_t mtu_mss = s->mtu - 40;
     c->adv_mss = s->cfg.tcp_mss && s->cfg.tcp_mss < mtu_mss ? s->cfg.tcp_mss : mtu_mss;
     c->snd_mss = 536;       /* RFC 9293 3.7.1: the default when no MSS option came */

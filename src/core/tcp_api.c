@@ -187,7 +187,8 @@ long tcp_send(struct tcp_conn *c, const void *data, size_t len)
         return -EPIPE;
     if (len == 0)
         return 0;
-    uint32_t space = c->sndbuf_max > c->sndbuf.len ? c->sndbuf_max - c->sndbuf.len : 0;
+    uint32_t limit = tcp_sndbuf_limit(c);
+    uint32_t space = limit > c->sndbuf.len ? limit - c->sndbuf.len : 0;
     if (space == 0)
         return -EAGAIN;
     uint32_t n = len > space ? space : (uint32_t)len;
@@ -349,7 +350,7 @@ unsigned tcp_events(const struct tcp_conn *c)
     if (c->ever_established)
         ev |= TCP_EV_CONNECTED;
     if ((c->state == TAPIR_TCP_ESTABLISHED || c->state == TAPIR_TCP_CLOSE_WAIT) && !c->fin_queued &&
-        c->sndbuf.len < c->sndbuf_max)
+        c->sndbuf.len < tcp_sndbuf_limit(c))
         ev |= TCP_EV_WRITABLE;
     if (c->state == TAPIR_TCP_CLOSED && (c->ever_established || c->error))
         ev |= TCP_EV_HUP | TCP_EV_READABLE | TCP_EV_WRITABLE;
@@ -426,13 +427,17 @@ int tcp_set_bufsizes(struct tcp_conn *c, uint32_t sndbuf, uint32_t rcvbuf)
     const uint32_t min = 2048, max = 64u << 20;
     if ((sndbuf && (sndbuf < min || sndbuf > max)) || (rcvbuf && (rcvbuf < min || rcvbuf > max)))
         return -EINVAL;
-    if (sndbuf && sndbuf >= c->sndbuf.len)
+    if (sndbuf && sndbuf >= c->sndbuf.len) {
         c->sndbuf_max = sndbuf;
+        c->snd_locked = true;       /* as Linux: a size set by hand is not tuned */
+    }
     if (rcvbuf) {
         /* The receive buffer may only grow once a window was announced from it. */
         if (tcp_synchronized(c->state) && rcvbuf < c->rcvbuf_max)
             return -EINVAL;
         c->rcvbuf_max = rcvbuf;
+        c->rcv_locked = true;
+        c->rcv_target = rcvbuf;
     }
     return 0;
 }
@@ -470,6 +475,10 @@ void tcp_get_info(const struct tcp_conn *c, struct tapir_tcp_info *o)
     o->snd_wscale = c->ws_ok ? c->snd_wscale : 0;
     o->rcv_wscale = c->ws_ok ? c->rcv_wscale : 0;
     o->sacked_bytes = tcp_sack_sacked_bytes(c);
+    o->sndbuf_limit = tcp_sndbuf_limit(c);
+    o->rcvwnd_limit = tcp_rcv_window_limit(c);
+    o->sndbuf_alloc = c->sndbuf.cap;
+    o->rcvbuf_alloc = c->rcvbuf.cap;
 }
 
 int tcp_set_congestion(struct tcp_conn *c, const char *name)

@@ -137,6 +137,17 @@ struct tcp_conn {
     uint8_t rcv_wscale;             /* our shift: applies to windows we send */
     struct tcp_ring rcvbuf;         /* [0,len) in order, unread; then out of order */
     uint32_t rcvbuf_max;
+    /* Buffer sizes that follow the bandwidth-delay product (tcp_autotune.c):
+     * rcv_target bounds the window we announce; *_locked: set by the
+     * application (SO_RCVBUF/SO_SNDBUF), used as they are. */
+    uint32_t rcv_target;
+    bool rcv_locked, snd_locked;
+    uint32_t rrtt_us;               /* receiver's RTT estimate (0: none yet) */
+    uint32_t rrtt_seq;              /* the sample ends when rcv_nxt passes it */
+    tapir_time_t rrtt_start;
+    tapir_time_t rwin_start;        /* the current adjustment interval */
+    uint64_t rwin_bytes;            /* bytes_received at its start */
+    uint32_t rcv_tsecr;             /* TSecr of the segment being processed (0: none) */
     struct tcp_range ooo[TCP_OOO_RANGES];
     uint8_t ooo_n;
     uint32_t ooo_bytes;
@@ -273,6 +284,12 @@ uint16_t tcp_window_to_advertise(struct tcp_conn *c, bool syn);
 /* The shift that lets a window cover the receive buffer (RFC 7323 2.3). */
 uint8_t tcp_wscale_for(uint32_t rcvbuf);
 bool tcp_window_update_due(const struct tcp_conn *c);
+/* tcp_autotune.c: buffer sizes that follow the bandwidth-delay product. */
+#define TCP_BUF_INITIAL (64u * 1024)
+void tcp_autotune_init(struct tcp_conn *c);
+void tcp_autotune_rcv(struct tcp_conn *c);      /* after in-order data arrived */
+uint32_t tcp_rcv_window_limit(const struct tcp_conn *c);
+uint32_t tcp_sndbuf_limit(const struct tcp_conn *c);
 /* The handshake is over: the scaled window counts as announced (see .c). */
 void tcp_window_after_handshake(struct tcp_conn *c);
 uint32_t tcp_flight(const struct tcp_conn *c);

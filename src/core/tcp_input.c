@@ -116,6 +116,9 @@ static void rcv_listen(struct tcp_conn *l, uint32_t lip, uint32_t rip, const str
     c->ka_cnt = l->ka_cnt;
     c->sndbuf_max = l->sndbuf_max;
     c->rcvbuf_max = l->rcvbuf_max;
+    c->snd_locked = l->snd_locked;
+    c->rcv_locked = l->rcv_locked;
+    tcp_autotune_init(c);
     c->adv_mss = l->adv_mss;
     c->cc = l->cc;
     c->cc->reset(c);
@@ -303,6 +306,7 @@ static void rcv_text_and_fin(struct tcp_conn *c, uint32_t seq, const uint8_t *da
         } else {
             c->bytes_received += (uint64_t)r;
             c->bytes_since_ack += (uint32_t)r;
+            tcp_autotune_rcv(c);
             if ((uint32_t)r != dlen || c->bytes_since_ack >= 2 * c->rcv_mss)
                 c->ack_now = true;  /* filled a hole, or a second full segment */
             else if (c->delack_at == TAPIR_TIME_NEVER) {
@@ -502,6 +506,7 @@ static void rcv_synchronized(struct tcp_conn *c, const struct tcp_seg *g0)
 
     /* RFC 7323 5.3 R3, 4.3: remember the timestamp to echo. */
     tcp_ts_update_recent(c, g);
+    c->rcv_tsecr = c->ts_ok && g->has_ts ? g->tsecr : 0;    /* for tcp_autotune_rcv */
 
     /* Trim to the window: only the new part is processed. */
     uint32_t seq = g->seq;

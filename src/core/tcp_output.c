@@ -53,7 +53,8 @@ static uint8_t our_shift(const struct tcp_conn *c)
 static uint32_t rcv_space(const struct tcp_conn *c)
 {
     uint32_t used = c->rcvbuf.len;
-    uint32_t space = c->rcvbuf_max > used ? c->rcvbuf_max - used : 0;
+    uint32_t limit = tcp_rcv_window_limit(c);
+    uint32_t space = limit > used ? limit - used : 0;
     return min_u32(space, 65535u << our_shift(c));
 }
 

@@ -277,6 +277,8 @@ START_TEST(tso_output_is_one_large_frame_with_gso_size_and_partial_checksum_that
     struct tcp_script *sc = tcp_script_new(NULL);
     struct tcp_conn *c = tcp_script_passive_open(sc, PEER_ISS, NULL);
     tcp_script_flush(sc);
+    /* A fixed send buffer (as SO_SNDBUF): 100000 bytes queue at once. */
+    ck_assert_int_eq(tcp_set_bufsizes(c, 256 * 1024, 0), 0);
     struct captured cap = {.n = 0};
     ck_assert_int_eq(tapir_stack_set_output_meta(sc->s, capture_meta, &cap,
                                                  TAPIR_OFFLOAD_CSUM | TAPIR_OFFLOAD_TSO4), 0);
