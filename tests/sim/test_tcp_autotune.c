@@ -202,36 +202,35 @@ START_TEST(buffers_stay_small_for_a_slow_sender)
 }
 END_TEST
 
+/* Connect, send one segment, and run until well after B acknowledged it. */
+static void first_segment_acknowledged(struct run *r)
+{
+    r->to_send = 16 * MIB;
+    tapir_time_t t0 = sim_now(r->p.sim);
+    while (r->received < 1448 && sim_now(r->p.sim) < t0 + TAPIR_SEC(2)) {
+        pump(r, r->sent ? 0 : 1448);
+        sim_run_until(r->p.sim, paced_done, r, sim_now(r->p.sim) + TAPIR_MSEC(1));
+    }
+    sim_run_until(r->p.sim, paced_done, r, sim_now(r->p.sim) + TAPIR_MSEC(200));
+    pump(r, 0);
+    ck_assert_uint_eq(r->received, 1448);
+}
+
 START_TEST(sizes_set_by_the_application_are_used_from_the_start)
 {
     struct run r;
     start(&r, true);
-    r.to_send = 16 * MIB;
-    tapir_time_t t0 = sim_now(r.p.sim);
-    /* Run until the handshake is over and the first data is acknowledged. */
-    while (r.received < 1448 && sim_now(r.p.sim) < t0 + TAPIR_SEC(2)) {
-        pump(&r, r.sent ? 0 : 1448);
-        sim_run_until(r.p.sim, paced_done, &r, sim_now(r.p.sim) + TAPIR_MSEC(1));
-    }
-    sim_run_until(r.p.sim, paced_done, &r, sim_now(r.p.sim) + TAPIR_MSEC(200));
-    pump(&r, 0);
-    struct tapir_tcp_info ia;
+    first_segment_acknowledged(&r);
+    struct tapir_tcp_info ia, ib;
     tcp_get_info(r.a, &ia);
     ck_assert_uint_eq(ia.sndbuf_limit, MAXBUF);
     ck_assert_uint_ge(ia.snd_wnd, MAXBUF - 64 * KIB);      /* B announced it all */
-    struct tapir_tcp_info ib;
     tcp_get_info(r.b, &ib);
     ck_assert_uint_eq(ib.rcvwnd_limit, MAXBUF);
-    /* Without them the same moment shows the initial 64 KiB. */
     finish(&r);
+    /* Without them the same moment shows the initial 64 KiB. */
     start(&r, false);
-    t0 = sim_now(r.p.sim);
-    while (r.received < 1448 && sim_now(r.p.sim) < t0 + TAPIR_SEC(2)) {
-        pump(&r, r.sent ? 0 : 1448);
-        sim_run_until(r.p.sim, paced_done, &r, sim_now(r.p.sim) + TAPIR_MSEC(1));
-    }
-    sim_run_until(r.p.sim, paced_done, &r, sim_now(r.p.sim) + TAPIR_MSEC(200));
-    pump(&r, 0);
+    first_segment_acknowledged(&r);
     tcp_get_info(r.a, &ia);
     ck_assert_uint_le(ia.snd_wnd, TCP_BUF_INITIAL);
     ck_assert_uint_eq(ia.sndbuf_limit, TCP_BUF_INITIAL);

@@ -198,25 +198,25 @@ static unsigned long steady_state_allocations(bool batched, uint64_t measured, u
     return during;
 }
 
-START_TEST(steady_bulk_transfer_allocates_nothing)
+static void expect_no_allocations(bool batched, const char *label)
 {
     counting_start();
     uint64_t segs;
-    unsigned long n = steady_state_allocations(false, 32u * 1024 * 1024, &segs);
-    printf("unbatched: %lu allocations while A sent %llu segments (32 MiB)\n", n, (unsigned long long)segs);
+    unsigned long n = steady_state_allocations(batched, 32u * 1024 * 1024, &segs);
+    printf("%s: %lu allocations while A sent %llu segments (32 MiB)\n", label, n, (unsigned long long)segs);
     ck_assert_uint_gt(segs, 20000);
     ck_assert_uint_eq(n, 0);
+}
+
+START_TEST(steady_bulk_transfer_allocates_nothing)
+{
+    expect_no_allocations(false, "unbatched");
 }
 END_TEST
 
 START_TEST(steady_bulk_transfer_with_batched_input_allocates_nothing)
 {
-    counting_start();
-    uint64_t segs;
-    unsigned long n = steady_state_allocations(true, 32u * 1024 * 1024, &segs);
-    printf("batched: %lu allocations while A sent %llu segments (32 MiB)\n", n, (unsigned long long)segs);
-    ck_assert_uint_gt(segs, 20000);
-    ck_assert_uint_eq(n, 0);
+    expect_no_allocations(true, "batched");
 }
 END_TEST
 
