@@ -499,3 +499,27 @@ const char *tcp_get_congestion(const struct tcp_conn *c)
 {
     return c->cc->name;
 }
+
+int tcp_set_user_timeout(struct tcp_conn *c, tapir_time_t timeout)
+{
+    c->user_timeout = timeout;
+    return 0;
+}
+
+tapir_time_t tcp_get_user_timeout(const struct tcp_conn *c)
+{
+    return c->user_timeout;
+}
+
+int tcp_set_syn_retries(struct tcp_conn *c, uint32_t retries)
+{
+    if (retries > UINT8_MAX)
+        return -EINVAL;
+    c->syn_retries = (uint8_t)retries;
+    return 0;
+}
+
+uint32_t tcp_get_syn_retries(const struct tcp_conn *c)
+{
+    return c->syn_retries ? c->syn_retries : c->s->cfg.tcp_syn_retries;
+}
