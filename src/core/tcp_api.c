@@ -23,6 +23,13 @@ struct tcp_conn *tcp_conn_new(struct tapir_stack *s, int *err)
     return c;
 }
 
+/* The port rule. A port holds at most one listener. A port used by other
+ * connections (in any state but LISTEN) is taken by a socket that sets
+ * SO_REUSEADDR, which is how an application LISTENs on the local port of a
+ * connection still in SYN-SENT or SYN-RECEIVED (RFC 9293 3.10.1, MUST-42):
+ * the two never clash, since the connection is found by its full 4-tuple
+ * first and the listener only gets SYNs from other remote sockets. Linux
+ * asks for SO_REUSEADDR on both sockets; tapir only on the new one. */
 int tcp_bind(struct tcp_conn *c, uint32_t ip, uint16_t port)
 {
     struct tapir_stack *s = c->s;
