@@ -45,7 +45,9 @@
     X(tcp_rto_expired, "retransmission timer expiries")                  \
     X(tcp_gso_rx, "TCP segments received above the MSS (device GSO)")      \
     X(tcp_tso_tx, "large TCP frames sent for the device to segment (TSO)") \
-    X(tcp_rcvwin_grown, "receive windows grown with the bandwidth-delay product")
+    X(tcp_rcvwin_grown, "receive windows grown with the bandwidth-delay product") \
+    X(tcp_negative_advice, "next hops re-checked after R1 retransmissions (RFC 9293 3.8.3 (b))") \
+    X(tcp_user_timeouts, "connections aborted by their TCP_USER_TIMEOUT (R2 as a time)")
 
 /* Drop reasons: X(ENUM_SUFFIX, "description"). One counter each. */
 #define TAPIR_DROP_REASONS(X)                                               \

@@ -102,7 +102,13 @@ int tapir_getpeername(int fd, struct sockaddr *addr, socklen_t *addrlen);
  *   SO_DOMAIN, SO_PROTOCOL.
  * IPPROTO_TCP: TCP_NODELAY, TCP_MAXSEG (88..65535), TCP_KEEPIDLE (s),
  *   TCP_KEEPINTVL (s), TCP_KEEPCNT, TCP_CONGESTION ("cubic" (the default),
- *   "reno" or "newreno"; ENOENT for another name); get only: TAPIR_TCP_INFO.
+ *   "reno" or "newreno"; ENOENT for another name), TCP_USER_TIMEOUT (ms:
+ *   the connection is aborted with ETIMEDOUT once sent data has waited that
+ *   long for an acknowledgment or a zero window has been probed that long,
+ *   checked when the retransmission/persist timer fires; 0 (the default):
+ *   the retry counts decide; negative: EINVAL; RFC 9293 MUST-21),
+ *   TCP_SYNCNT (SYN retransmissions, 1..127, else EINVAL; default
+ *   tcp_syn_retries); get only: TAPIR_TCP_INFO.
  * SO_LINGER {1, 0}: close() resets the connection (RST). {1, n>0}: close()
  * waits up to n seconds for the queued data to be sent and acknowledged,
  * then returns 0 and the close goes on in the background (as Linux). */

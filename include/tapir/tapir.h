@@ -90,7 +90,7 @@ struct tapir_config {
     tapir_time_t rto_min;          /* 200 ms */
     tapir_time_t rto_max;          /* 60 s */
     uint32_t tcp_max_retries;      /* 15 retransmissions, then ETIMEDOUT */
-    uint32_t tcp_syn_retries;      /* 6 SYN retransmissions, then ETIMEDOUT */
+    uint32_t tcp_syn_retries;      /* 8 SYN retransmissions (last at 183 s, MUST-23's 3 min), then ETIMEDOUT at 243 s */
     tapir_time_t delack_timeout;   /* 40 ms (must stay below rto_min; RFC 9293 3.8.6.3: <= 200 ms) */
     tapir_time_t keepalive_idle;   /* 2 h (used only when keepalive is on) */
     tapir_time_t keepalive_intvl;  /* 75 s */

@@ -375,6 +375,26 @@ void arp_output_ipv4(struct tapir_stack *s, uint32_t nexthop, struct buf *b)
     set_deadline(s->arp, e, s->now + s->cfg.arp_retry_interval);
 }
 
+int arp_negative_advice(struct tapir_stack *s, uint32_t ip)
+{
+    if (s->cfg.link != TAPIR_LINK_ETHERNET)
+        return -ENOENT;
+    struct arp_entry *e = find(s->arp, ip);
+    if (!e || e->state != ARP_RESOLVED)
+        return -ENOENT;
+    if (e->refreshing)
+        return 0;                   /* already being re-confirmed */
+    /* As an entry that expired while in use: keep the MAC (a live next hop
+     * loses nothing) and ask again; retry_or_fail forgets it when nobody
+     * answers, and the next packet then resolves afresh. */
+    e->refreshing = true;
+    e->used = true;
+    send_request(s, ip);
+    e->requests_sent = 1;
+    set_deadline(s->arp, e, s->now + s->cfg.arp_retry_interval);
+    return 0;
+}
+
 /* A pending (or refreshing) entry's time came: ask again, or give up on it. */
 static void retry_or_fail(struct tapir_stack *s, struct arp_entry *e, tapir_time_t now)
 {

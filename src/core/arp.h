@@ -26,6 +26,14 @@ void arp_poll(struct tapir_stack *s, tapir_time_t now);
 /* When arp_poll must run next: never later than needed, but possibly earlier
  * (a cached lower bound, made exact by the next arp_poll). */
 tapir_time_t arp_next_deadline(const struct tapir_stack *s);
+/* Negative advice from a transport (RFC 1122 3.3.1.4, RFC 9293 3.8.3 (b)):
+ * traffic through next hop ip gets no answer, so its cached MAC is no
+ * longer trusted: a resolved entry is re-confirmed at once with a fresh
+ * request (packets keep using the old MAC meanwhile) and forgotten if no
+ * reply comes after cfg.arp_retries requests. 0, or -ENOENT if ip has no
+ * resolved entry (nothing cached, or being resolved already) or the link
+ * has no ARP. */
+int arp_negative_advice(struct tapir_stack *s, uint32_t ip);
 /* The cached MAC of ip (host order): 0, or -ENOENT if none is resolved. */
 int arp_cache_lookup(const struct tapir_stack *s, uint32_t ip, uint8_t mac[6]);
 

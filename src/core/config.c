@@ -31,7 +31,12 @@ void tapir_config_init(struct tapir_config *c)
     c->rto_min = TAPIR_MSEC(200);
     c->rto_max = TAPIR_SEC(60);
     c->tcp_max_retries = 15;
-    c->tcp_syn_retries = 6;
+    /* RFC 9293 3.8.3 MUST-23: a SYN is retransmitted for at least 3 minutes.
+     * The RTO starts at 1 s and doubles up to rto_max (60 s): SYNs go at
+     * 0 1 3 7 15 31 63 123 183 s and the attempt fails at 243 s. 7 retries
+     * would send the last SYN at 123 s and give up at 183 s, barely past
+     * 3 minutes; 6 (Linux's default) gives up at 127 s. */
+    c->tcp_syn_retries = 8;
     /* 40 ms as Linux (RFC 1122 4.2.3.2 allows up to 500 ms, RFC 9293 says
      * 200 ms at most): below the 200 ms minimum RTO, so a lone segment whose
      * ACK is delayed is not retransmitted before the ACK can arrive. */

@@ -23,6 +23,13 @@ struct tcp_conn *tcp_conn_new(struct tapir_stack *s, int *err)
     return c;
 }
 
+/* The port rule. A port holds at most one listener. A port used by other
+ * connections (in any state but LISTEN) is taken by a socket that sets
+ * SO_REUSEADDR, which is how an application LISTENs on the local port of a
+ * connection still in SYN-SENT or SYN-RECEIVED (RFC 9293 3.10.1, MUST-42):
+ * the two never clash, since the connection is found by its full 4-tuple
+ * first and the listener only gets SYNs from other remote sockets. Linux
+ * asks for SO_REUSEADDR on both sockets; tapir only on the new one. */
 int tcp_bind(struct tcp_conn *c, uint32_t ip, uint16_t port)
 {
     struct tapir_stack *s = c->s;
@@ -498,4 +505,28 @@ int tcp_set_congestion(struct tcp_conn *c, const char *name)
 const char *tcp_get_congestion(const struct tcp_conn *c)
 {
     return c->cc->name;
+}
+
+int tcp_set_user_timeout(struct tcp_conn *c, tapir_time_t timeout)
+{
+    c->user_timeout = timeout;
+    return 0;
+}
+
+tapir_time_t tcp_get_user_timeout(const struct tcp_conn *c)
+{
+    return c->user_timeout;
+}
+
+int tcp_set_syn_retries(struct tcp_conn *c, uint32_t retries)
+{
+    if (retries > UINT8_MAX)
+        return -EINVAL;
+    c->syn_retries = (uint8_t)retries;
+    return 0;
+}
+
+uint32_t tcp_get_syn_retries(const struct tcp_conn *c)
+{
+    return c->syn_retries ? c->syn_retries : c->s->cfg.tcp_syn_retries;
 }

@@ -105,4 +105,17 @@ int tcp_set_congestion(struct tcp_conn *c, const char *name);
 /* The name of the algorithm in use ("cubic", "newreno"). */
 const char *tcp_get_congestion(const struct tcp_conn *c);
 
+/* R2 of one connection as a time (RFC 9293 3.8.3 (d), MUST-21; Linux's
+ * TCP_USER_TIMEOUT): once transmitted data (or a SYN) has waited that long
+ * for an acknowledgment, or a zero window has been probed that long, the
+ * connection is aborted with ETIMEDOUT, checked when the retransmission
+ * or persist timer fires. 0 restores the stack's retry counts. Any state. */
+int tcp_set_user_timeout(struct tcp_conn *c, tapir_time_t timeout);
+tapir_time_t tcp_get_user_timeout(const struct tcp_conn *c);
+/* SYN retransmissions before ETIMEDOUT for this connection (TCP_SYNCNT),
+ * 1..255; 0 restores cfg.tcp_syn_retries. -EINVAL above 255. */
+int tcp_set_syn_retries(struct tcp_conn *c, uint32_t retries);
+/* The count in use (cfg.tcp_syn_retries unless set). */
+uint32_t tcp_get_syn_retries(const struct tcp_conn *c);
+
 #endif

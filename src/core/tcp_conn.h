@@ -203,6 +203,17 @@ struct tcp_conn {
     uint32_t ka_cnt;
 
     uint64_t total_retrans, bytes_sent, bytes_received;
+
+    /* Connection failures (RFC 9293 3.8.3). user_timeout: R2 of this
+     * connection as a time (TCP_USER_TIMEOUT, MUST-21), 0 for the stack's
+     * retry counts; unacked_since: when the current period without an
+     * acknowledgment began (set when the retransmission timer is armed
+     * afresh); probe_since: when zero-window probing began; syn_retries:
+     * TCP_SYNCNT, 0 for cfg.tcp_syn_retries. */
+    tapir_time_t user_timeout;
+    tapir_time_t unacked_since;
+    tapir_time_t probe_since;
+    uint8_t syn_retries;
 };
 
 struct tcp_state {

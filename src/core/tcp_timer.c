@@ -3,6 +3,8 @@
  * keepalive (RFC 1122 4.2.3.6) and TIME_WAIT (RFC 9293 3.4.2, 2*MSL). */
 #include <errno.h>
 
+#include "core/arp.h"
+#include "core/ipv4.h"
 #include "core/tcp_conn.h"
 
 /* The RTO with the current exponential backoff (RFC 6298 5.5), bounded. */
@@ -18,6 +20,10 @@ tapir_time_t tcp_rto_current(const struct tcp_conn *c)
 
 void tcp_rto_arm(struct tcp_conn *c)
 {
+    /* Armed outside a retransmission series (first data in flight, or an
+     * ACK made progress): the wait for an acknowledgment starts now. */
+    if (c->retries == 0)
+        c->unacked_since = c->s->now;
     c->rto_at = c->s->now + tcp_rto_current(c);
     tcp_timer_sync(c);
 }
@@ -96,6 +102,67 @@ void tcp_enter_time_wait(struct tcp_conn *c, const char *cause)
     tcp_timer_sync(c);
 }
 
+/* RFC 9293 3.8.3 (b), SHLD-10: after R1 = 3 retransmissions of the same
+ * segment, pass negative advice to the IP layer. */
+#define TCP_R1_RETRANSMISSIONS 3u
+
+/* Negative advice (RFC 1122 3.3.1.4): the path to the peer may be dead, so
+ * have the link layer re-check the next hop (the gateway when the peer is
+ * off-link) instead of trusting its cached address. Once per series: the
+ * caller runs it when retries reaches R1, and retries restarts from 0 only
+ * when an ACK makes progress. */
+static void negative_advice(struct tcp_conn *c)
+{
+    struct tapir_stack *s = c->s;
+    uint32_t nexthop = ipv4_route(s, c->rip);
+    if (nexthop == 0)
+        return;
+    s->stats.tcp_negative_advice++;
+    arp_negative_advice(s, nexthop);
+}
+
+/* R2 (RFC 9293 3.8.3 (c), (d)): give up now? With a per-connection user
+ * timeout (TCP_USER_TIMEOUT, MUST-21) R2 is a time: as Linux, the
+ * connection is closed once its oldest unacknowledged data has waited that
+ * long, whatever the count. Otherwise R2 is a count of retransmissions:
+ * TCP_SYNCNT or cfg.tcp_syn_retries for a SYN (MUST-23: the default gives
+ * well over 3 minutes), cfg.tcp_max_retries for data. */
+static bool r2_reached(const struct tcp_conn *c, bool handshake)
+{
+    const struct tapir_stack *s = c->s;
+    if (c->user_timeout)
+        return s->now - c->unacked_since >= c->user_timeout;
+    uint32_t limit = handshake ? (c->syn_retries ? c->syn_retries : s->cfg.tcp_syn_retries)
+                               : s->cfg.tcp_max_retries;
+    return c->retries >= limit;
+}
+
+/* With a user timeout the next expiry comes no later than the moment it
+ * runs out, so the abort happens then and not up to an RTO later (as
+ * Linux's tcp_clamp_rto_to_user_timeout). */
+static void clamp_to_user_timeout(struct tcp_conn *c, tapir_time_t since, tapir_time_t *at)
+{
+    if (!c->user_timeout || *at == TAPIR_TIME_NEVER)
+        return;
+    tapir_time_t end = since + c->user_timeout;
+    if (end < *at) {
+        *at = end > c->s->now ? end : c->s->now + 1;
+        tcp_timer_sync(c);
+    }
+}
+
+static void user_timeout_abort(struct tcp_conn *c, const char *cause)
+{
+    struct tapir_stack *s = c->s;
+    s->stats.tcp_user_timeouts++;
+    s->stats.tcp_timeouts++;
+    s->stats.tcp_aborts++;
+    int err = c->soft_error ? c->soft_error : -ETIMEDOUT;
+    if (c->state != TAPIR_TCP_SYN_SENT)
+        tcp_send_rst_for(c);
+    tcp_conn_closed(c, err, cause);
+}
+
 /* The retransmission timer expired (RFC 6298 5.4-5.7, RFC 5681 3.1). */
 static void rto_expired(struct tcp_conn *c)
 {
@@ -112,8 +179,11 @@ static void rto_expired(struct tcp_conn *c)
         tcp_output(c);
         return;
     }
-    uint32_t limit = handshake ? s->cfg.tcp_syn_retries : s->cfg.tcp_max_retries;
-    if (c->retries >= limit) {
+    if (c->user_timeout && r2_reached(c, handshake)) {
+        user_timeout_abort(c, "user timeout (TCP_USER_TIMEOUT)");
+        return;
+    }
+    if (r2_reached(c, handshake)) {
         s->stats.tcp_timeouts++;
         s->stats.tcp_aborts++;
         int err = c->soft_error ? c->soft_error : -ETIMEDOUT;
@@ -128,8 +198,11 @@ static void rto_expired(struct tcp_conn *c)
     c->rtt_timing = false;          /* Karn: never time a retransmitted segment */
     if (!handshake)
         tcp_cc_timeout(c);
+    if (c->retries == TCP_R1_RETRANSMISSIONS)
+        negative_advice(c);         /* before the resend, which then goes to the re-checked hop */
     c->snd_nxt = c->snd_una;        /* go back: resend from the first unacknowledged */
     tcp_rto_arm(c);
+    clamp_to_user_timeout(c, c->unacked_since, &c->rto_at);
     tcp_output(c);
 }
 
@@ -140,6 +213,16 @@ static void persist_expired(struct tcp_conn *c)
     if (tcp_unsent(c) == 0 || tcp_flight(c) != 0)
         return;
     if (c->snd_wnd == 0) {
+        /* TCP_USER_TIMEOUT covers data held back by a zero window too (as
+         * Linux): probing that has gone on that long ends the connection,
+         * even though the probes are answered. Without one, a window may
+         * stay zero for ever (MUST-37). */
+        if (c->persist_backoff == 0)
+            c->probe_since = c->s->now;
+        else if (c->user_timeout && c->s->now - c->probe_since >= c->user_timeout) {
+            user_timeout_abort(c, "user timeout (TCP_USER_TIMEOUT) while probing a zero window");
+            return;
+        }
         /* Zero-window probe: one byte past the window; its ACK (with a
          * window) is acceptable because snd_max covers it. */
         tcp_send_segment(c, c->snd_nxt, TCP_ACK, 1, false);
@@ -160,6 +243,8 @@ static void persist_expired(struct tcp_conn *c)
         c->persist_backoff = 0;
     }
     tcp_output(c);
+    if (c->snd_wnd == 0 && c->persist_backoff > 0)
+        clamp_to_user_timeout(c, c->probe_since, &c->persist_at);
 }
 
 static void keepalive_expired(struct tcp_conn *c)
@@ -199,8 +284,11 @@ void tcp_timer_fire(struct tcp_conn *c, tapir_time_t now)
         if (c->freed || c->state == TAPIR_TCP_CLOSED)
             return;
     }
-    if (c->persist_at <= now)
+    if (c->persist_at <= now) {
         persist_expired(c);
+        if (c->freed || c->state == TAPIR_TCP_CLOSED)
+            return;
+    }
     if (c->keepalive_at <= now) {
         keepalive_expired(c);
         if (c->freed || c->state == TAPIR_TCP_CLOSED)

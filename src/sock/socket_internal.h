@@ -58,6 +58,8 @@ struct sock_opts {
     uint32_t keepidle, keepintvl, keepcnt;   /* seconds / count; 0: default */
     struct linger linger;
     uint64_t rcvtimeo_us, sndtimeo_us;       /* 0: wait forever */
+    uint32_t user_timeout_ms;      /* TCP_USER_TIMEOUT; 0: the stack's retry counts */
+    uint8_t syncnt;                /* TCP_SYNCNT; 0: cfg.tcp_syn_retries */
 };
 
 /* A connection the listener took from the core at once (see sock_notify):

@@ -19,6 +19,10 @@ void sock_opts_apply(struct tcp_conn *c, const struct sock_opts *o)
         tcp_set_bufsizes(c, o->sndbuf, o->rcvbuf);
     if (o->maxseg)
         tcp_set_maxseg(c, o->maxseg);
+    if (o->user_timeout_ms)
+        tcp_set_user_timeout(c, TAPIR_MSEC(o->user_timeout_ms));
+    if (o->syncnt)
+        tcp_set_syn_retries(c, o->syncnt);
 }
 
 static int get_int(const void *optval, socklen_t optlen, int *out)
@@ -144,6 +148,8 @@ static int set_tcp_level(struct tsock *so, int optname, const void *optval, sock
     case TCP_KEEPIDLE:
     case TCP_KEEPINTVL:
     case TCP_KEEPCNT:
+    case TCP_USER_TIMEOUT:
+    case TCP_SYNCNT:
         break;
     default:
         return -ENOPROTOOPT;
@@ -165,6 +171,20 @@ static int set_tcp_level(struct tsock *so, int optname, const void *optval, sock
         if (v)
             tcp_set_maxseg(c, (uint16_t)v);
         return 0;
+    case TCP_USER_TIMEOUT:
+        /* RFC 9293 3.8.3 (d), MUST-21: the application sets R2 for this
+         * connection, in milliseconds (0: the stack's retry counts). As
+         * Linux: negative is EINVAL, any state is fine. */
+        if (v < 0)
+            return -EINVAL;
+        o->user_timeout_ms = (uint32_t)v;
+        return tcp_set_user_timeout(c, TAPIR_MSEC((uint32_t)v));
+    case TCP_SYNCNT:
+        /* As Linux: 1..127 (MAX_TCP_SYNCNT), else EINVAL. */
+        if (v < 1 || v > 127)
+            return -EINVAL;
+        o->syncnt = (uint8_t)v;
+        return tcp_set_syn_retries(c, (uint32_t)v);
     case TCP_KEEPIDLE:
         rc = keep_param(v, 32767, &o->keepidle);
         break;
@@ -266,6 +286,10 @@ static int get_tcp_level(struct tsock *so, int optname, void *optval, socklen_t 
         return put_int(optval, optlen, (int)(o->keepintvl ? o->keepintvl : cfg->keepalive_intvl / 1000000u));
     case TCP_KEEPCNT:
         return put_int(optval, optlen, (int)(o->keepcnt ? o->keepcnt : cfg->keepalive_cnt));
+    case TCP_USER_TIMEOUT:
+        return put_int(optval, optlen, (int)o->user_timeout_ms);
+    case TCP_SYNCNT:
+        return put_int(optval, optlen, (int)(o->syncnt ? o->syncnt : cfg->tcp_syn_retries));
     case TAPIR_TCP_INFO:
         tcp_get_info(so->conn, &info);
         return put_val(optval, optlen, &info, sizeof info);

@@ -251,6 +251,45 @@ START_TEST(emfile)
 }
 END_TEST
 
+/* TCP_USER_TIMEOUT (RFC 9293 MUST-21) and TCP_SYNCNT: Linux's ranges. */
+START_TEST(einval_user_timeout_syncnt)
+{
+    int fd = new_socket();
+    int v = -1;
+    ck_errno(tapir_setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &v, sizeof v), EINVAL);
+    ck_errno(tapir_setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &v, 2), EINVAL);   /* optlen */
+    v = 0;
+    ck_errno(tapir_setsockopt(fd, IPPROTO_TCP, TCP_SYNCNT, &v, sizeof v), EINVAL);
+    v = 128;
+    ck_errno(tapir_setsockopt(fd, IPPROTO_TCP, TCP_SYNCNT, &v, sizeof v), EINVAL);
+    v = -3;
+    ck_errno(tapir_setsockopt(fd, IPPROTO_TCP, TCP_SYNCNT, &v, sizeof v), EINVAL);
+    /* The defaults: no user timeout; the stack's SYN retries (here 2). */
+    int got = -1;
+    socklen_t len = sizeof got;
+    ck_assert_int_eq(tapir_getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &got, &len), 0);
+    ck_assert_int_eq(got, 0);
+    ck_assert_int_eq(tapir_getsockopt(fd, IPPROTO_TCP, TCP_SYNCNT, &got, &len), 0);
+    ck_assert_int_eq(got, 2);
+    /* Accepted values read back; 0 and INT_MAX ms are fine, as on Linux. */
+    v = 1500;
+    ck_assert_int_eq(tapir_setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &v, sizeof v), 0);
+    ck_assert_int_eq(tapir_getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &got, &len), 0);
+    ck_assert_int_eq(got, 1500);
+    v = 0x7fffffff;
+    ck_assert_int_eq(tapir_setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &v, sizeof v), 0);
+    v = 0;
+    ck_assert_int_eq(tapir_setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &v, sizeof v), 0);
+    ck_assert_int_eq(tapir_getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &got, &len), 0);
+    ck_assert_int_eq(got, 0);
+    for (v = 1; v <= 127; v += 126) {
+        ck_assert_int_eq(tapir_setsockopt(fd, IPPROTO_TCP, TCP_SYNCNT, &v, sizeof v), 0);
+        ck_assert_int_eq(tapir_getsockopt(fd, IPPROTO_TCP, TCP_SYNCNT, &got, &len), 0);
+        ck_assert_int_eq(got, v);
+    }
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("socket_errno");
@@ -272,6 +311,7 @@ static Suite *suite(void)
     tcase_add_test(t, etimedout);
     tcase_add_test(t, epipe);
     tcase_add_test(t, emfile);
+    tcase_add_test(t, einval_user_timeout_syncnt);
     suite_add_tcase(s, t);
     return s;
 }
