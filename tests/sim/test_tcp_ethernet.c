@@ -1,9 +1,14 @@
-/* RFC 9293 3.8.3 (b), MUST-20: after R1 = 3 retransmissions of the same
- * segment TCP passes negative advice to IP (RFC 1122 3.3.1.4), which here
- * makes ARP re-check the next hop of the connection (the peer on-link, the
- * gateway off-link) with a fresh request -- once per retransmission series.
- * One stack on an Ethernet link, driven by hand on a virtual clock; the
- * test plays the peer (or gateway) frame by frame. */
+/* TCP over an Ethernet link, where ARP stands between TCP and the wire.
+ * One stack driven by hand on a virtual clock; the test plays the peer (or
+ * gateway) frame by frame.
+ * - RFC 9293 3.8.3 (b), MUST-20: after R1 = 3 retransmissions of the same
+ *   segment TCP passes negative advice to IP (RFC 1122 3.3.1.4), which here
+ *   makes ARP re-check the next hop of the connection (the peer on-link,
+ *   the gateway off-link) with a fresh request -- once per series.
+ * - A TSO frame (device offloads) for a next hop whose ARP entry expired
+ *   cannot wait in ARP's queue (it lives in a scratch buffer): it is
+ *   dropped and counted, resolution starts, and TCP's retransmission
+ *   delivers every byte once the hop answers. */
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -15,6 +20,7 @@
 #include "core/stack.h"
 #include "core/tcp.h"
 #include "core/tcp_api.h"
+#include "core/tcp_seq.h"
 #include "core/tcp_wire.h"
 #include "core/wire.h"
 #include "net_frames.h"
@@ -35,6 +41,7 @@ struct rig {
     unsigned arp_other;         /* ARP requests for any other address */
     unsigned tcp_segs;          /* TCP segments sent */
     unsigned tcp_payload_segs;  /* ... with data or a SYN */
+    unsigned tso_frames;        /* frames above one segment (output with TSO) */
     struct tcp_seg last;        /* the last TCP segment (data not kept) */
 };
 
@@ -74,6 +81,24 @@ static int on_frame(void *ctx, const uint8_t *f, size_t len)
         r->last.data = NULL;
     }
     return 0;
+}
+
+/* Output with offloads: complete a partial checksum the way the device
+ * would (over the whole TCP length; the field holds the pseudo-header sum),
+ * then look at the frame as above. */
+static int on_frame_meta(void *ctx, const uint8_t *f, size_t len, const struct tapir_frame_meta *m)
+{
+    struct rig *r = ctx;
+    static uint8_t copy[70000];
+    ck_assert_uint_le(len, sizeof copy);
+    memcpy(copy, f, len);
+    if (m->csum_partial) {
+        ck_assert_uint_lt((size_t)m->csum_start + m->csum_offset + 2, len);
+        put_be16(copy + m->csum_start + m->csum_offset, csum_compute(copy + m->csum_start, len - m->csum_start));
+    }
+    if (m->gso_size && len > 14 + 1500)
+        r->tso_frames++;
+    return on_frame(ctx, copy, len);
 }
 
 static void rig_start(bool with_gateway)
@@ -295,15 +320,70 @@ START_TEST(no_advice_without_arp)
 }
 END_TEST
 
+START_TEST(tso_frame_for_an_expired_hop_is_dropped_then_resent)
+{
+    rig_start(false);
+    ck_assert_int_eq(tapir_stack_set_output_meta(rig.s, on_frame_meta, &rig,
+                                                 TAPIR_OFFLOAD_CSUM | TAPIR_OFFLOAD_TSO4), 0);
+    uint32_t nxt;
+    struct tcp_conn *c = open_on_link(&nxt);
+    uint16_t lport = rig.last.sport;
+    /* Idle past the ARP entry's lifetime, and the peer no longer answers
+     * the re-check of an entry that was in use: the entry is gone. */
+    tapir_time_t until = rig.now + rig.s->cfg.arp_entry_ttl + TAPIR_SEC(30);
+    uint8_t mac[6];
+    while (arp_cache_lookup(rig.s, HOP_IP, mac) == 0 && rig.now < until) {
+        tapir_time_t d = tapir_stack_next_deadline(rig.s);
+        rig.now = d < until ? d : until;
+        tapir_stack_poll(rig.s, rig.now);
+    }
+    ck_assert_int_ne(arp_cache_lookup(rig.s, HOP_IP, mac), 0);
+    unsigned arp_before = rig.arp_requests, segs_before = rig.tcp_segs;
+    /* 60 000 bytes (within the initial send limit): the first flight is one
+     * TSO frame, which finds no MAC. */
+    static uint8_t data[60000];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)(i * 13);
+    ck_assert_int_eq(tcp_send(c, data, sizeof data), (long)sizeof data);
+    ck_assert_uint_eq(rig.s->stats.drops[TAPIR_DROP_TSO_UNRESOLVED], 1);
+    ck_assert_uint_eq(rig.tcp_segs, segs_before);          /* nothing reached the wire */
+    ck_assert_uint_eq(rig.arp_requests, arp_before + 1);   /* resolution started */
+    rig.now += TAPIR_MSEC(1);
+    hop_answers_arp();
+    /* The retransmission timer resends from the first byte; the peer then
+     * acknowledges whatever arrives, in order, until all of it did. */
+    next_rto();
+    ck_assert_uint_eq(rig.last.seq, nxt);
+    uint32_t acked = nxt;
+    for (int round = 0; round < 200 && acked != nxt + (uint32_t)sizeof data; round++) {
+        /* The stack sends in order and nothing is lost: acknowledging the
+         * end of the last segment acknowledges all it sent. */
+        uint32_t end = rig.last.seq + rig.last.len;
+        ck_assert_msg(!seq_lt(end, acked), "sent up to %u, acknowledged %u", end, acked);
+        acked = end;
+        rig.now += TAPIR_MSEC(1);
+        send_tcp(HOP_IP, 80, lport, PEER_ISS + 1, acked, TCP_ACK);
+    }
+    ck_assert_uint_eq(acked, nxt + (uint32_t)sizeof data);
+    struct tapir_tcp_info info;
+    tcp_get_info(c, &info);
+    ck_assert_uint_eq(info.unacked, 0);
+    ck_assert_uint_gt(rig.tso_frames, 0);                   /* TSO resumed once resolved */
+    ck_assert_uint_eq(rig.s->stats.drops[TAPIR_DROP_TSO_UNRESOLVED], 1);
+    rig_finish(c);
+}
+END_TEST
+
 int main(void)
 {
-    Suite *s = suite_create("tcp_negative_advice");
+    Suite *s = suite_create("tcp_ethernet");
     TCase *t = tcase_create("must20");
     tcase_add_test(t, negative_advice_after_three_data_retransmissions);
     tcase_add_test(t, progress_starts_a_new_series);
     tcase_add_test(t, unanswered_advice_forgets_the_hop);
     tcase_add_test(t, negative_advice_for_the_gateway_of_a_syn);
     tcase_add_test(t, no_advice_without_arp);
+    tcase_add_test(t, tso_frame_for_an_expired_hop_is_dropped_then_resent);
     suite_add_tcase(s, t);
     return harness_run(s);
 }
