@@ -232,9 +232,18 @@ static void rcv_syn_sent(struct tcp_conn *c, const struct tcp_seg *g)
 
 /* ---- synchronized states (3.10.7.4) -------------------------------------- */
 
+/* An ACK is owed but may wait (RFC 1122 4.2.3.2): start the delayed-ACK
+ * timer unless it runs already. */
+static void delay_ack(struct tcp_conn *c)
+{
+    if (c->delack_at == TAPIR_TIME_NEVER) {
+        c->delack_at = c->s->now + c->s->cfg.delack_timeout;
+        tcp_timer_sync(c);
+    }
+}
+
 static void process_fin(struct tcp_conn *c)
 {
-    struct tapir_stack *s = c->s;
     c->rcv_nxt++;
     c->fin_received = true;
     c->have_fin_seq = false;
@@ -246,10 +255,7 @@ static void process_fin(struct tcp_conn *c)
          * immediate one). The application usually answers end-of-file
          * with close(), and then our FIN carries the ACK: one segment
          * instead of two, as Linux does (it delays the ACK of a FIN too). */
-        if (c->delack_at == TAPIR_TIME_NEVER) {
-            c->delack_at = s->now + s->cfg.delack_timeout;
-            tcp_timer_sync(c);
-        }
+        delay_ack(c);
         tcp_set_state(c, TAPIR_TCP_CLOSE_WAIT, "rcv FIN, snd ACK");
         tcp_keepalive_reset(c);
         break;
@@ -309,10 +315,8 @@ static void rcv_text_and_fin(struct tcp_conn *c, uint32_t seq, const uint8_t *da
             tcp_autotune_rcv(c);
             if ((uint32_t)r != dlen || c->bytes_since_ack >= 2 * c->rcv_mss)
                 c->ack_now = true;  /* filled a hole, or a second full segment */
-            else if (c->delack_at == TAPIR_TIME_NEVER) {
-                c->delack_at = s->now + s->cfg.delack_timeout;
-                tcp_timer_sync(c);
-            }
+            else
+                delay_ack(c);
         }
     }
     if (fin) {
