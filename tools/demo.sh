@@ -123,7 +123,7 @@ show_packets() {
     command -v tcpdump >/dev/null || return 0
     say "4. the packets of the kernel's connection, as tapir saw and sent them (pcap)"
     tcpdump -n -r "$TMP/server.pcap" 'tcp and host 10.0.0.1' 2>/dev/null | sed 's/^/   /' | head -20
-    note "[S] SYN, [S.] SYN+ACK, [.] ACK, [P.] data, [F.] FIN: 3 segments to open, 4 to close"
+    note "[S] SYN, [S.] SYN+ACK, [.] ACK, [P.] data, [F.] FIN: 3 segments to open; the close is FIN, ACK, FIN, ACK (RFC 9293 3.6), an ACK riding on data or on a FIN when one is going out anyway"
 }
 
 stop_server() {
