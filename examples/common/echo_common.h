@@ -9,13 +9,13 @@
 
 struct echo_tcp_opts {
     double msl_seconds;        /* --msl S: < 0 keeps the default (30 s) */
-    int syn_retries;           /* --syn-retries N: < 0 keeps the default (6) */
+    int syn_retries;           /* --syn-retries N: < 0 keeps the default (8) */
     int retries;               /* --retries N: < 0 keeps the default (15) */
 };
 
 #define ECHO_TCP_USAGE \
     "  --msl SECONDS     maximum segment lifetime; TIME_WAIT lasts 2*MSL (default 30)\n" \
-    "  --syn-retries N   SYN retransmissions before ETIMEDOUT (default 6)\n" \
+    "  --syn-retries N   SYN retransmissions before ETIMEDOUT (default 8: about 4 min)\n" \
     "  --retries N       data retransmissions before ETIMEDOUT (default 15)\n" \
     "  -v                print every connection state change to stderr\n"
 
