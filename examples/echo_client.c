@@ -134,11 +134,6 @@ int main(int argc, char **argv)
             usage(stdout, argv[0]);
             return EXIT_SUCCESS;
         }
-        if (strcmp(a, "-v") == 0) {
-            verbose = true;
-            i++;
-            continue;
-        }
         if (strcmp(a, "--linger") == 0) {
             char *end;
             linger = i + 1 < argc ? strtod(argv[i + 1], &end) : -1;
@@ -163,9 +158,7 @@ int main(int argc, char **argv)
             i++;
             continue;
         }
-        int rc = cli_parse_link_opt(argc, argv, &i, &link);
-        if (rc == 0)
-            rc = echo_parse_tcp_opt(argc, argv, &i, &tcp);
+        int rc = echo_parse_shared_opt(argc, argv, &i, &link, &tcp, &verbose);
         if (rc < 0)
             return 2;
         if (rc == 0) {

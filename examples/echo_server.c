@@ -140,11 +140,6 @@ int main(int argc, char **argv)
             usage(stdout, argv[0]);
             return EXIT_SUCCESS;
         }
-        if (strcmp(a, "-v") == 0) {
-            conns.verbose = true;
-            i++;
-            continue;
-        }
         if (strcmp(a, "--port") == 0) {
             char *end;
             port = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : -1;
@@ -155,9 +150,7 @@ int main(int argc, char **argv)
             i += 2;
             continue;
         }
-        int rc = cli_parse_link_opt(argc, argv, &i, &link);
-        if (rc == 0)
-            rc = echo_parse_tcp_opt(argc, argv, &i, &tcp);
+        int rc = echo_parse_shared_opt(argc, argv, &i, &link, &tcp, &conns.verbose);
         if (rc < 0)
             return 2;
         if (rc == 0) {

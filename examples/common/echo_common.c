@@ -58,6 +58,18 @@ int echo_parse_tcp_opt(int argc, char **argv, int *i, struct echo_tcp_opts *t)
     return 1;
 }
 
+int echo_parse_shared_opt(int argc, char **argv, int *i, struct cli_link_opts *link,
+                          struct echo_tcp_opts *tcp, bool *verbose)
+{
+    if (strcmp(argv[*i], "-v") == 0) {
+        *verbose = true;
+        *i += 1;
+        return 1;
+    }
+    int rc = cli_parse_link_opt(argc, argv, i, link);
+    return rc != 0 ? rc : echo_parse_tcp_opt(argc, argv, i, tcp);
+}
+
 void echo_apply_tcp_opts(const struct echo_tcp_opts *t, struct tapir_config *cfg)
 {
     if (t->msl_seconds >= 0)

@@ -25,6 +25,11 @@ void echo_default_tcp(struct echo_tcp_opts *t);
 /* Like cli_parse_link_opt, for the options of ECHO_TCP_USAGE but -v. */
 int echo_parse_tcp_opt(int argc, char **argv, int *i, struct echo_tcp_opts *t);
 void echo_apply_tcp_opts(const struct echo_tcp_opts *t, struct tapir_config *cfg);
+/* The options both programs take: -v, the link options (CLI_LINK_USAGE) and
+ * those of ECHO_TCP_USAGE. 1 if argv[*i] was one (consumed, *i advanced),
+ * 0 if not, -1 after printing what was wrong with it. */
+int echo_parse_shared_opt(int argc, char **argv, int *i, struct cli_link_opts *link,
+                          struct echo_tcp_opts *tcp, bool *verbose);
 /* Print state changes as
  *   [server] 10.0.0.2:7 <-> 10.0.0.3:49152 SYN_RECEIVED -> ESTABLISHED (rcv ACK)
  * with `who` in the brackets (a string that must outlive the stack). */
