@@ -77,7 +77,8 @@ int tapir_listen(int fd, int backlog)
     return (int)sock_ret(rc);
 }
 
-int tapir_getsockname(int fd, struct sockaddr *addr, socklen_t *addrlen)
+/* getsockname (peer false) and getpeername (peer true). */
+static int sock_name(int fd, struct sockaddr *addr, socklen_t *addrlen, bool peer)
 {
     struct tsock *so;
     int rc = sock_enter(fd, &so);
@@ -85,11 +86,19 @@ int tapir_getsockname(int fd, struct sockaddr *addr, socklen_t *addrlen)
         return (int)sock_ret(rc);
     uint32_t ip = 0;
     uint16_t port = 0;
-    rc = tcp_local_addr(so->conn, &ip, &port);
-    if (rc == -ENOTCONN || rc == -EINVAL) {   /* unbound: 0.0.0.0:0 as Linux */
-        ip = 0;
-        port = 0;
-        rc = 0;
+    if (!peer) {
+        rc = tcp_local_addr(so->conn, &ip, &port);
+        if (rc == -ENOTCONN || rc == -EINVAL) {   /* unbound: 0.0.0.0:0 as Linux */
+            ip = 0;
+            port = 0;
+            rc = 0;
+        }
+    } else {
+        enum tapir_tcp_state st = tcp_state(so->conn);
+        if (so->listening || st == TAPIR_TCP_CLOSED || st == TAPIR_TCP_SYN_SENT)
+            rc = -ENOTCONN;
+        else
+            rc = tcp_peer_addr(so->conn, &ip, &port);
     }
     if (rc == 0)
         rc = addr_out(addr, addrlen, ip, port);
@@ -97,23 +106,14 @@ int tapir_getsockname(int fd, struct sockaddr *addr, socklen_t *addrlen)
     return (int)sock_ret(rc);
 }
 
+int tapir_getsockname(int fd, struct sockaddr *addr, socklen_t *addrlen)
+{
+    return sock_name(fd, addr, addrlen, false);
+}
+
 int tapir_getpeername(int fd, struct sockaddr *addr, socklen_t *addrlen)
 {
-    struct tsock *so;
-    int rc = sock_enter(fd, &so);
-    if (rc < 0)
-        return (int)sock_ret(rc);
-    uint32_t ip = 0;
-    uint16_t port = 0;
-    enum tapir_tcp_state st = tcp_state(so->conn);
-    if (so->listening || st == TAPIR_TCP_CLOSED || st == TAPIR_TCP_SYN_SENT)
-        rc = -ENOTCONN;
-    else
-        rc = tcp_peer_addr(so->conn, &ip, &port);
-    if (rc == 0)
-        rc = addr_out(addr, addrlen, ip, port);
-    sock_leave(so, false);
-    return (int)sock_ret(rc);
+    return sock_name(fd, addr, addrlen, true);
 }
 
 /* ---- accept() ------------------------------------------------------------ */

@@ -26,6 +26,20 @@ static int check_iov(const struct iovec *iov, int iovcnt, size_t *total)
     return 0;
 }
 
+/* The part of iov entry v left after `*skip` bytes already done: false if
+ * none (the entry is used up by skip, which shrinks by its length). */
+static bool iov_rest(const struct iovec *v, size_t *skip, char **base, size_t *len)
+{
+    if (*skip >= v->iov_len) {
+        *skip -= v->iov_len;
+        return false;
+    }
+    *base = (char *)v->iov_base + *skip;
+    *len = v->iov_len - *skip;
+    *skip = 0;
+    return true;
+}
+
 /* Take what the core has into iov (runtime lock held): bytes taken, 0 at
  * EOF, or -errno (-EAGAIN: nothing yet). `skip` bytes were already taken by
  * an earlier round (MSG_WAITALL) and are passed over. */
@@ -34,15 +48,10 @@ static long recv_into(struct tsock *so, const struct iovec *iov, int iovcnt,
 {
     long got = 0;
     for (int i = 0; i < iovcnt; i++) {
-        size_t len = iov[i].iov_len;
-        char *base = iov[i].iov_base;
-        if (skip >= len) {
-            skip -= len;
+        char *base;
+        size_t len;
+        if (!iov_rest(&iov[i], &skip, &base, &len))
             continue;
-        }
-        base += skip;
-        len -= skip;
-        skip = 0;
         /* Peeking past the first buffer would return the same bytes again. */
         if (peek && got > 0)
             break;
@@ -114,15 +123,10 @@ static long send_from(struct tsock *so, const struct iovec *iov, int iovcnt, siz
 {
     long sent = 0;
     for (int i = 0; i < iovcnt; i++) {
-        size_t len = iov[i].iov_len;
-        const char *base = iov[i].iov_base;
-        if (skip >= len) {
-            skip -= len;
+        char *base;
+        size_t len;
+        if (!iov_rest(&iov[i], &skip, &base, &len))
             continue;
-        }
-        base += skip;
-        len -= skip;
-        skip = 0;
         long n = tcp_send(so->conn, base, len);
         if (n < 0)
             return sent > 0 ? sent : n;
