@@ -270,8 +270,23 @@ static void print_context_switches(void)
             sscanf(line, "nonvoluntary_ctxt_switches: %llu", &invol);
         }
         fclose(f);
-        fprintf(stderr, "thread %s: %llu voluntary, %llu involuntary context switches\n",
-                e->d_name, vol, invol);
+        /* CPU time: utime and stime, fields 14 and 15 of stat, in ticks. */
+        unsigned long long ut = 0, st = 0;
+        snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
+        f = fopen(path, "r");
+        if (f) {
+            char buf[1024];
+            size_t n = fread(buf, 1, sizeof buf - 1, f);
+            buf[n] = 0;
+            const char *p = strrchr(buf, ')');   /* the name may hold spaces */
+            if (p)
+                sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st);
+            fclose(f);
+        }
+        double hz = (double)sysconf(_SC_CLK_TCK);
+        fprintf(stderr, "thread %s: %llu voluntary, %llu involuntary context switches, "
+                "cpu %.2f s user %.2f s system\n",
+                e->d_name, vol, invol, (double)ut / hz, (double)st / hz);
     }
     closedir(d);
 }
@@ -283,6 +298,13 @@ void bench_stop(void)
             struct tapir_stats st;
             tapir_stack_snapshot_stats(bench_mode.stack, &st);
             cli_print_stats(stderr, &st);
+            struct tapir_tx_thread_stats tx;
+            if (tapir_stack_tx_thread_stats(bench_mode.stack, &tx) == 0 && tx.running)
+                fprintf(stderr, "writer thread: %llu frames inline, %llu queued, %llu write errors, "
+                        "%llu waits for room, %llu wake-ups\n",
+                        (unsigned long long)tx.frames_inline, (unsigned long long)tx.frames_queued,
+                        (unsigned long long)tx.write_errors, (unsigned long long)tx.ring_full_waits,
+                        (unsigned long long)tx.writer_wakeups);
         }
         print_context_switches();
     }

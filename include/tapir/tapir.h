@@ -51,6 +51,23 @@ enum tapir_link_type {
 };
 
 /* Every tunable of a stack. tapir_config_init() fills the defaults noted. */
+/* Who writes frames to the device under tapir_stack_start. On a plain TAP
+ * each write() runs the kernel's receive path for the frame (bridge, IP,
+ * TCP, waking the reader) in the writing thread, which in bulk sending costs
+ * more CPU than tapir's own work. A writer thread lets another CPU do it.
+ *   OFF   the thread running the core writes every frame itself;
+ *   AUTO  (default) it writes the first frames of each burst itself (no
+ *         hand-off for a request/response) and hands the rest of a burst to
+ *         a writer thread, in order; only on a device without offloads
+ *         (with TSO one write already carries tens of frames);
+ *   ON    every frame goes through the writer thread.
+ * The environment variable TAPIR_TX_THREAD=off|auto|on overrides it. */
+enum tapir_tx_thread {
+    TAPIR_TX_THREAD_AUTO = 0,
+    TAPIR_TX_THREAD_OFF,
+    TAPIR_TX_THREAD_ON,
+};
+
 struct tapir_config {
     /* Interface */
     enum tapir_link_type link;     /* ETHERNET */
@@ -103,6 +120,9 @@ struct tapir_config {
     bool tcp_timestamps;           /* true: offer timestamps (RFC 7323 3-5: RTTM, PAWS) */
     bool tcp_sack;                 /* true: offer SACK (RFC 2018) and recover by RFC 6675 */
     char tcp_congestion[16];       /* "cubic" (RFC 9438); "reno"/"newreno" (RFC 5681/6582) */
+
+    /* Runtime (tapir_stack_start only; see enum tapir_tx_thread) */
+    enum tapir_tx_thread tx_thread; /* AUTO: a writer thread for bursts on a plain device */
 
     /* Randomness: ISN key (RFC 6528), ephemeral ports, random MAC.
      * tapir_config_init() draws it from getrandom(); set it for replayable runs. */
@@ -279,6 +299,8 @@ struct tapir_dev {
     const struct tapir_dev_meta_ops *meta_ops;   /* NULL: frames without metadata */
     uint32_t offloads;      /* TAPIR_OFFLOAD_* the device performs (0: none) */
     uint32_t max_frame;     /* largest frame it carries, 0: mtu + link header */
+    bool concurrent_send;   /* send may run on one thread while recv runs on
+                               another (a writer thread may be used) */
 };
 static inline int tapir_dev_send(struct tapir_dev *d, const uint8_t *f, size_t n) { return d->ops->send(d, f, n); }
 static inline long tapir_dev_recv(struct tapir_dev *d, uint8_t *b, size_t cap) { return d->ops->recv(d, b, cap); }
@@ -322,6 +344,18 @@ void tapir_stack_snapshot_stats(tapir_stack *s, struct tapir_stats *out);
  * it sleeps (0: never; useful when the peer runs on another CPU).
  * 0 or -EINVAL (s not started by tapir_stack_start). */
 int  tapir_stack_set_caller_drive(tapir_stack *s, bool on, unsigned spin_us);
+
+/* What the writer thread did (tapir_config.tx_thread). */
+struct tapir_tx_thread_stats {
+    bool running;              /* a writer thread exists for this stack */
+    uint64_t frames_inline;    /* written by the thread that ran the core */
+    uint64_t frames_queued;    /* handed to the writer thread */
+    uint64_t write_errors;     /* queued frames the device refused (dropped) */
+    uint64_t ring_full_waits;  /* the core waited for room in the ring */
+    uint64_t writer_wakeups;   /* the writer was asleep and had to be woken */
+};
+/* 0, or -EINVAL (s not started by tapir_stack_start). */
+int  tapir_stack_tx_thread_stats(tapir_stack *s, struct tapir_tx_thread_stats *out);
 
 #ifdef __cplusplus
 }

@@ -161,6 +161,9 @@ int tapir_pcap_wrap(struct tapir_dev *inner, const char *path, struct tapir_dev 
     p->dev = *inner;            /* link, fd, mtu, mac and name pass through */
     p->dev.ops = &pcap_ops;
     p->dev.meta_ops = inner->meta_ops ? &pcap_meta_ops : NULL;
+    /* Records of frames sent and received go to one file, each in two
+     * writes: a writer thread must not send while the stack receives. */
+    p->dev.concurrent_send = false;
     *out = &p->dev;
     return 0;
 }

@@ -238,6 +238,8 @@ static int tuntap_open(const char *name, short kind, bool offload, struct tapir_
         return -ENOMEM;
     }
     t->ops = offload ? &tap_vnet_ops : &tap_ops;
+    /* A write and a read of a TAP descriptor are independent calls. */
+    t->concurrent_send = true;
     if (offload) {
         t->meta_ops = &tap_vnet_meta_ops;
         t->offloads = TAPIR_OFFLOAD_CSUM | TAPIR_OFFLOAD_TSO4;

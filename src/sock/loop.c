@@ -98,6 +98,7 @@ void loop_read_frames(struct runtime *rt)
 void loop_read_batch(struct runtime *rt)
 {
     /* Read the device until it is empty, then send the ACKs owed once. */
+    writer_burst_begin(rt->writer);
     tapir_stack_batch_begin(rt->stack);
     loop_read_frames(rt);
     tapir_stack_batch_end(rt->stack);

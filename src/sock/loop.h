@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "sock/runtime.h"
+#include "sock/writer.h"
 
 struct runtime {
     tapir_stack *stack;
@@ -23,6 +24,7 @@ struct runtime {
     uint8_t *rxbuf;             /* one frame, read by the thread */
     size_t rxcap;
     struct runtime *next;       /* registry of running stacks, start order */
+    struct writer *writer;      /* the device writer thread, NULL: none (writer.h) */
 
     /* Caller-driven mode (drive.c); all guarded by lock. */
     bool caller_drive;          /* application threads may drive the device */

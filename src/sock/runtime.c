@@ -108,8 +108,10 @@ struct runtime *runtime_of(tapir_stack *s)
 void runtime_lock(tapir_stack *s)
 {
     struct runtime *rt = runtime_of(s);
-    if (rt)
+    if (rt) {
         pthread_mutex_lock(&rt->lock);
+        writer_burst_begin(rt->writer);
+    }
 }
 
 void runtime_unlock(tapir_stack *s)
@@ -156,6 +158,8 @@ void tapir_stack_snapshot_stats(tapir_stack *s, struct tapir_stats *out)
 static int output_to_device(void *ctx, const uint8_t *frame, size_t len)
 {
     struct runtime *rt = ctx;
+    if (rt->writer)
+        return writer_output(rt->writer, frame, len);
     return tapir_dev_send(rt->dev, frame, len);
 }
 
@@ -165,6 +169,40 @@ static int output_to_device_meta(void *ctx, const uint8_t *frame, size_t len,
 {
     struct runtime *rt = ctx;
     return rt->dev->meta_ops->send_meta(rt->dev, frame, len, meta);
+}
+
+/* Which writer the device gets: the config, overridden by the environment
+ * (TAPIR_TX_THREAD=off|auto|on, for tuning without a rebuild). AUTO keeps
+ * a device with offloads, or one that cannot take a write from another
+ * thread while it is read, without a writer; ON on such a device is an
+ * error. */
+static int tx_thread_mode(const struct tapir_config *c, const struct tapir_dev *dev,
+                          enum tapir_tx_thread *out)
+{
+    enum tapir_tx_thread m = c->tx_thread;
+    const char *env = getenv("TAPIR_TX_THREAD");
+    if (env && strcmp(env, "off") == 0)
+        m = TAPIR_TX_THREAD_OFF;
+    else if (env && strcmp(env, "auto") == 0)
+        m = TAPIR_TX_THREAD_AUTO;
+    else if (env && strcmp(env, "on") == 0)
+        m = TAPIR_TX_THREAD_ON;
+    if (m != TAPIR_TX_THREAD_OFF && m != TAPIR_TX_THREAD_AUTO && m != TAPIR_TX_THREAD_ON)
+        return -EINVAL;
+    bool fits = dev->concurrent_send && !dev->offloads;
+    if (m == TAPIR_TX_THREAD_ON && !fits)
+        return -EOPNOTSUPP;
+    *out = fits ? m : TAPIR_TX_THREAD_OFF;
+    return 0;
+}
+
+int tapir_stack_tx_thread_stats(tapir_stack *s, struct tapir_tx_thread_stats *out)
+{
+    struct runtime *rt = runtime_of(s);
+    if (!rt || !out)
+        return -EINVAL;
+    writer_stats(rt->writer, out);
+    return 0;
 }
 
 static void runtime_free(struct runtime *rt)
@@ -231,9 +269,15 @@ int tapir_stack_start(const struct tapir_config *cfg, struct tapir_dev *dev, tap
         rt->rxcap = dev->max_frame + 4;
     rt->rxbuf = malloc(rt->rxcap);
 
+    enum tapir_tx_thread tx_mode = TAPIR_TX_THREAD_OFF;
     int err = rt->rxbuf ? 0 : -ENOMEM;
     if (err == 0)
+        err = tx_thread_mode(&c, dev, &tx_mode);
+    if (err == 0)
         err = tapir_stack_create(&c, &rt->stack);
+    /* One slot: the MTU plus a link header and a VLAN tag. */
+    if (err == 0)
+        err = writer_start(dev, c.mtu + ETHER_HDR_LEN + 4, tx_mode, &rt->writer);
     if (err == 0) {
         rt->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         rt->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -267,6 +311,7 @@ int tapir_stack_start(const struct tapir_config *cfg, struct tapir_dev *dev, tap
     if (err < 0) {
         /* The device stays the caller's on failure. */
         tapir_stack_destroy(rt->stack);
+        writer_stop(rt->writer);
         runtime_free(rt);
         return err;
     }
@@ -288,6 +333,7 @@ void tapir_stack_stop(tapir_stack *s)
     registry_remove(rt);
     s->runtime = NULL;
     tapir_stack_destroy(s);
+    writer_stop(rt->writer);     /* writes out what is queued */
     tapir_dev_destroy(rt->dev);
     runtime_free(rt);
 }

@@ -115,10 +115,13 @@ static void check_pcap_linktype(enum tapir_link_type link, uint32_t want_linktyp
     int peer = f->peer;
     struct tapir_dev *dev;
     fake_destroyed_count = 0;
+    f->dev.concurrent_send = true;
     ck_assert_int_eq(tapir_pcap_wrap(&f->dev, path, &dev), 0);
     ck_assert_int_eq(dev->fd, f->dev.fd);       /* fd, link and mtu pass through */
     ck_assert_int_eq(dev->link, link);
     ck_assert_uint_eq(dev->mtu, 1500);
+    /* ... but not concurrent sends: both directions write one file. */
+    ck_assert(!dev->concurrent_send);
 
     const uint8_t out_frame[60] = {1, 2, 3, 4, 5, 6};
     const uint8_t in_frame[42] = {9, 8, 7};
