@@ -221,8 +221,17 @@ int main(int argc, char **argv)
 
     struct tapir_stats st;
     tapir_stack_snapshot_stats(stack, &st);
+    struct tapir_tx_thread_stats tx;
+    tapir_stack_tx_thread_stats(stack, &tx);
     tapir_stack_stop(stack);         /* threads still blocked get ECONNABORTED */
-    if (conns.verbose)
+    if (conns.verbose) {
         cli_print_stats(stderr, &st);
+        if (tx.running)
+            fprintf(stderr, "writer thread: %llu frames inline, %llu queued, %llu write errors\n",
+                    (unsigned long long)tx.frames_inline, (unsigned long long)tx.frames_queued,
+                    (unsigned long long)tx.write_errors);
+        else
+            fprintf(stderr, "writer thread: none\n");
+    }
     return EXIT_SUCCESS;
 }
