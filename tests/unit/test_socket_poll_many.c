@@ -15,6 +15,7 @@
 
 #include "harness.h"
 #include "sock_env.h"
+#include "tapir/vlink.h"
 
 static struct sock_env env;
 
@@ -275,6 +276,109 @@ START_TEST(many_sockets_some_on_a_stopped_stack)
 }
 END_TEST
 
+/* Sockets on six stacks in one set: more stacks than tapir_poll groups
+ * under one lock hold each, so some are looked at one by one. Stacks C..F
+ * are two more vlink pairs (C-D, E-F) next to A-B. */
+struct extra_stacks {
+    tapir_stack *s[4];          /* C, D, E, F */
+};
+
+static void extra_start(struct extra_stacks *x)
+{
+    static const char *const ip[4] = { "10.0.0.4", "10.0.0.5", "10.0.0.6", "10.0.0.7" };
+    for (int pair = 0; pair < 2; pair++) {
+        struct tapir_vlink_params p;
+        tapir_vlink_params_init(&p);
+        p.realtime = true;
+        p.seed = 11u + (unsigned)pair;
+        struct tapir_dev *d[2];
+        ck_assert_int_eq(tapir_vlink_create(&p, &d[0], &d[1]), 0);
+        for (int j = 0; j < 2; j++) {
+            struct tapir_config cfg;
+            harness_config(&cfg, ip[2 * pair + j], TAPIR_LINK_ETHERNET);
+            cfg.random_seed = 1000u + (unsigned)(2 * pair + j);
+            ck_assert_int_eq(tapir_stack_start(&cfg, d[j], &x->s[2 * pair + j]), 0);
+        }
+    }
+}
+
+static void extra_stop(struct extra_stacks *x)
+{
+    for (int i = 3; i >= 0; i--)
+        if (x->s[i])
+            tapir_stack_stop(x->s[i]);
+}
+
+START_TEST(sockets_on_six_stacks)
+{
+    struct extra_stacks x = { { NULL } };
+    extra_start(&x);
+    tapir_stack *all[6] = { env.a, env.b, x.s[0], x.s[1], x.s[2], x.s[3] };
+    int c, s;
+    sockenv_pair(&env, 7400, &c, &s, NULL);
+    /* A pair between E and F: client on E, server on F. */
+    int lf = tapir_socket_on(x.s[3], AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in any = sockenv_addr("0.0.0.0", 7401), to = sockenv_addr("10.0.0.7", 7401);
+    ck_assert_int_eq(tapir_bind(lf, (struct sockaddr *)&any, sizeof any), 0);
+    ck_assert_int_eq(tapir_listen(lf, 4), 0);
+    int ce = tapir_socket_on(x.s[2], AF_INET, SOCK_STREAM, 0);
+    ck_assert_msg(tapir_connect(ce, (struct sockaddr *)&to, sizeof to) == 0, "connect: %s",
+                  strerror(errno));
+    int sf = tapir_accept(lf, NULL, NULL);
+    ck_assert_int_ge(sf, TAPIR_FD_BASE);
+
+    static struct poll_case pc;
+    memset(&pc, 0, sizeof pc);
+    /* Stacks in order A..F, so E and F come after the groups are full. */
+    int fresh[6][5];
+    for (int k = 0; k < 5; k++)
+        for (int i = 0; i < 6; i++) {
+            fresh[i][k] = tapir_socket_on(all[i], AF_INET, SOCK_STREAM, 0);
+            ck_assert_int_ge(fresh[i][k], TAPIR_FD_BASE);
+            case_add(&pc, fresh[i][k], POLLOUT, POLLOUT | POLLHUP);
+        }
+    /* Listeners on C and D, nothing pending: idle. */
+    int lcd[2];
+    for (int i = 0; i < 2; i++) {
+        lcd[i] = sockenv_listen(x.s[i], 7402);
+        ck_assert_int_ge(lcd[i], TAPIR_FD_BASE);
+    }
+    /* The idle ones, in stack order A..F, alone and after the fresh ones. */
+    static struct poll_case idle;
+    memset(&idle, 0, sizeof idle);
+    const int idle_fd[] = { c, s, lcd[0], lcd[1], ce, sf, lf };
+    enum { IDLE_CE = 4, IDLE_SF = 5 };
+    nfds_t at_idle = pc.n;
+    for (size_t i = 0; i < sizeof idle_fd / sizeof idle_fd[0]; i++) {
+        case_add(&idle, idle_fd[i], POLLIN, 0);
+        case_add(&pc, idle_fd[i], POLLIN, 0);
+    }
+    case_check(&pc, 0);
+    case_check(&idle, 0);
+    /* The socket on E (a stack outside the groups) wakes the call. */
+    const nfds_t woken_e[] = { IDLE_CE };
+    idle_set_wakes_on_one(&idle, sf, woken_e, 1);
+    char b;
+    ck_assert_int_eq(tapir_read(ce, &b, 1), 1);
+    idle.want[IDLE_CE] = 0;
+    /* Then the one on F. */
+    const nfds_t woken_f[] = { IDLE_SF };
+    idle_set_wakes_on_one(&idle, ce, woken_f, 1);
+    ck_assert_int_eq(tapir_read(sf, &b, 1), 1);
+    idle.want[IDLE_SF] = 0;
+    case_check(&idle, 0);
+
+    /* E stops: its sockets report POLLERR|POLLHUP, the rest as before. */
+    tapir_stack_stop(x.s[2]);
+    x.s[2] = NULL;
+    for (int k = 0; k < 5; k++)
+        pc.want[(nfds_t)(6 * k + 4)] = POLLERR | POLLHUP;
+    pc.want[at_idle + IDLE_CE] = POLLERR | POLLHUP;
+    case_check(&pc, 0);
+    extra_stop(&x);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("socket_poll_many");
@@ -285,6 +389,7 @@ static Suite *suite(void)
     tcase_add_test(t, many_sockets_of_one_stack_wake_on_one);
     tcase_add_test(t, many_sockets_of_two_stacks_wake_on_one);
     tcase_add_test(t, many_sockets_some_on_a_stopped_stack);
+    tcase_add_test(t, sockets_on_six_stacks);
     suite_add_tcase(s, t);
     return s;
 }
