@@ -331,20 +331,32 @@ static void user_put(struct sock_stack *ss)
         pthread_cond_broadcast(&ss->users_cv);
 }
 
+void sock_table_lock(void) { pthread_mutex_lock(&table_mx); }
+void sock_table_unlock(void) { pthread_mutex_unlock(&table_mx); }
+
+int sock_acquire_held(int fd, struct tsock **out)
+{
+    struct tsock *so = slot_lookup(fd);
+    if (!so)
+        return -EBADF;
+    if (so->ss->dead)
+        return -ECONNABORTED;
+    so->refs++;
+    so->ss->users++;
+    *out = so;
+    return 0;
+}
+
+void sock_release_held(struct tsock *so)
+{
+    user_put(so->ss);
+    tsock_unref(so);
+}
+
 int sock_acquire(int fd, struct tsock **out)
 {
     pthread_mutex_lock(&table_mx);
-    struct tsock *so = slot_lookup(fd);
-    int rc = 0;
-    if (!so)
-        rc = -EBADF;
-    else if (so->ss->dead)
-        rc = -ECONNABORTED;
-    else {
-        so->refs++;
-        so->ss->users++;
-        *out = so;
-    }
+    int rc = sock_acquire_held(fd, out);
     pthread_mutex_unlock(&table_mx);
     return rc;
 }
@@ -352,8 +364,7 @@ int sock_acquire(int fd, struct tsock **out)
 void sock_release(struct tsock *so)
 {
     pthread_mutex_lock(&table_mx);
-    user_put(so->ss);
-    tsock_unref(so);
+    sock_release_held(so);
     pthread_mutex_unlock(&table_mx);
 }
 

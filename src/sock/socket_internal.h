@@ -115,6 +115,13 @@ int sock_enter(int fd, struct tsock **out);
 void sock_leave(struct tsock *so, bool kick);
 /* Drop the user and reference taken by sock_acquire (runtime lock not held). */
 void sock_release(struct tsock *so);
+/* The same for many descriptors under one hold of the table lock
+ * (tapir_poll): sock_acquire_held and sock_release_held between
+ * sock_table_lock and sock_table_unlock, no runtime lock held. */
+void sock_table_lock(void);
+void sock_table_unlock(void);
+int sock_acquire_held(int fd, struct tsock **out);
+void sock_release_held(struct tsock *so);
 /* Wait (runtime lock held on entry and on return) until the socket's
  * readiness may have changed, or deadline (monotonic us; SOCK_FOREVER).
  * 0, -EAGAIN at the deadline, -EBADF closed meanwhile, -ECONNABORTED stack

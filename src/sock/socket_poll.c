@@ -5,6 +5,15 @@
  * sleeps on the kernel descriptors plus that eventfd, so a change on either
  * side wakes the call. Readiness of tapir sockets is recomputed under their
  * stack's lock after every wake-up.
+ *
+ * Cost per call: a server polls its descriptors in a loop, so the work per
+ * call matters as much as the work per socket. The call's arrays live on
+ * its own stack for small sets (one allocation above that); every socket is
+ * taken from the table in one hold of the table lock and given back in one;
+ * and each phase (look at readiness, hang the waiters, unhang them) holds
+ * each stack's lock once for all of that stack's sockets, not once per
+ * socket. Waiters are only hung when the call is about to wait: a call that
+ * finds something ready, or has timeout 0, needs none.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -50,10 +59,36 @@ static short sock_revents(struct tsock *so, short events)
     return (short)(r & (events | POLLERR | POLLHUP));
 }
 
+/* Up to this many entries the call's arrays are on its own stack. */
+#define POLL_INLINE_FDS 64
+/* Distinct stacks whose sockets share one lock hold per phase; sockets of
+ * any further stack (a rare set) are locked one at a time. */
+#define POLL_GROUPS 4
+
 struct poll_slot {
     struct tsock *so;      /* NULL: not a tapir socket, or not usable */
+    unsigned group;        /* index in poll_call.stacks, POLL_GROUPS: none */
     struct poll_waiter w;
 };
+
+/* One tapir_poll call. */
+struct poll_call {
+    struct pollfd *fds;
+    nfds_t nfds;
+    struct poll_slot *slots;       /* one per entry of fds */
+    /* fds[0], fds[1]: the runtime's when driving (drive.c); then the kernel
+     * descriptors in order; then the eventfd */
+    struct pollfd *kfds;
+    nfds_t nk;
+    nfds_t ntapir;                 /* usable tapir sockets (slots with so) */
+    tapir_stack *stacks[POLL_GROUPS];
+    unsigned ngroups;
+    bool ungrouped;                /* some socket is on none of stacks[] */
+    unsigned hits;                 /* wakes of stacks[0]'s sockets (its lock) */
+};
+
+/* What a phase does to each socket, with its stack's lock held. */
+enum poll_phase { PHASE_LINK_SCAN, PHASE_SCAN, PHASE_EFD, PHASE_UNLINK };
 
 static void waiter_link(struct tsock *so, struct poll_waiter *w)
 {
@@ -85,21 +120,128 @@ static int ms_until(uint64_t deadline)
     return ms > 1000000000u ? 1000000000 : (int)ms;
 }
 
-/* Make the call's eventfd and hang it on every waiter (each under its
- * stack's lock): the eventfd, or -errno. */
-static int install_efd(struct poll_slot *slots, nfds_t nfds)
+/* Lock for a phase: unlinking needs no clock; the others take it with
+ * sock_lock, as every API call's first hold does. */
+static void phase_lock(tapir_stack *s, enum poll_phase ph)
+{
+    if (ph == PHASE_UNLINK)
+        runtime_lock(s);
+    else
+        sock_lock(s);
+}
+
+/* One socket's part of a phase (its stack's lock held): the number of
+ * ready entries it adds (scans only). */
+static int phase_one(struct poll_call *pc, nfds_t i, enum poll_phase ph, int efd)
+{
+    struct poll_slot *sl = &pc->slots[i];
+    switch (ph) {
+    case PHASE_LINK_SCAN:
+    case PHASE_SCAN:
+        if (ph == PHASE_LINK_SCAN)
+            waiter_link(sl->so, &sl->w);     /* and look in the same hold */
+        pc->fds[i].revents = sock_revents(sl->so, pc->fds[i].events);
+        return pc->fds[i].revents != 0;
+    case PHASE_EFD:
+        sl->w.efd = efd;
+        return 0;
+    case PHASE_UNLINK:
+        waiter_unlink(&sl->w);
+        return 0;
+    }
+    return 0;
+}
+
+/* Run a phase over every tapir socket, one lock hold per stack group (and
+ * one per socket outside the groups); *seen is read in stacks[0]'s hold
+ * before any of its sockets is looked at, so a change after the look bumps
+ * hits past it. The number of ready entries found (scans). */
+static int phase_run(struct poll_call *pc, enum poll_phase ph, int efd, unsigned *seen)
+{
+    int ready = 0;
+    for (unsigned g = 0; g < pc->ngroups; g++) {
+        phase_lock(pc->stacks[g], ph);
+        if (g == 0 && seen)
+            *seen = pc->hits;
+        for (nfds_t i = 0; i < pc->nfds; i++)
+            if (pc->slots[i].so && pc->slots[i].group == g)
+                ready += phase_one(pc, i, ph, efd);
+        runtime_unlock(pc->stacks[g]);
+    }
+    if (!pc->ungrouped)
+        return ready;
+    for (nfds_t i = 0; i < pc->nfds; i++) {
+        struct tsock *so = pc->slots[i].so;
+        if (!so || pc->slots[i].group != POLL_GROUPS)
+            continue;
+        phase_lock(so->stack, ph);
+        ready += phase_one(pc, i, ph, efd);
+        runtime_unlock(so->stack);
+    }
+    return ready;
+}
+
+/* Take every tapir socket of the set in one hold of the table lock and
+ * group them by stack: the entries that are not usable (POLLNVAL for an
+ * unknown descriptor, POLLERR|POLLHUP on a stopped stack), which are ready
+ * for good. */
+static int poll_acquire(struct poll_call *pc)
+{
+    int bad = 0;
+    sock_table_lock();
+    for (nfds_t i = 0; i < pc->nfds; i++) {
+        struct poll_slot *sl = &pc->slots[i];
+        if (pc->fds[i].fd < TAPIR_FD_BASE)
+            continue;
+        int a = sock_acquire_held(pc->fds[i].fd, &sl->so);
+        if (a < 0) {
+            sl->so = NULL;
+            pc->fds[i].revents = a == -EBADF ? POLLNVAL : POLLERR | POLLHUP;
+            bad++;
+            continue;
+        }
+        pc->ntapir++;
+        sl->w = (struct poll_waiter){ .efd = -1 };
+        unsigned g = 0;
+        while (g < pc->ngroups && pc->stacks[g] != sl->so->stack)
+            g++;
+        if (g == pc->ngroups && g < POLL_GROUPS)
+            pc->stacks[pc->ngroups++] = sl->so->stack;
+        if (g == POLL_GROUPS)
+            pc->ungrouped = true;
+        sl->group = g;
+        /* Only sockets of the first stack count in hits, so hits is only
+         * ever written under that stack's lock. */
+        if (g == 0)
+            sl->w.hits = &pc->hits;
+    }
+    sock_table_unlock();
+    return bad;
+}
+
+/* Give every socket back: its waiter unhung (if hung), its reference
+ * dropped, in one hold of the table lock. */
+static void poll_release(struct poll_call *pc, bool linked)
+{
+    if (pc->ntapir == 0)
+        return;
+    if (linked)
+        phase_run(pc, PHASE_UNLINK, -1, NULL);
+    sock_table_lock();
+    for (nfds_t i = 0; i < pc->nfds; i++)
+        if (pc->slots[i].so)
+            sock_release_held(pc->slots[i].so);
+    sock_table_unlock();
+}
+
+/* Make the call's eventfd and hang it on every waiter (under their
+ * stacks' locks): the eventfd, or -errno. */
+static int install_efd(struct poll_call *pc)
 {
     int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (efd < 0)
         return -errno;
-    for (nfds_t i = 0; i < nfds; i++) {
-        struct tsock *so = slots[i].so;
-        if (!so)
-            continue;
-        sock_lock(so->stack);
-        slots[i].w.efd = efd;
-        runtime_unlock(so->stack);
-    }
+    phase_run(pc, PHASE_EFD, efd, NULL);
     return efd;
 }
 
@@ -109,97 +251,60 @@ int tapir_poll(struct pollfd *fds, nfds_t nfds, int timeout)
         return (int)sock_ret(-EFAULT);
     if (nfds > 1u << 20)
         return (int)sock_ret(-EINVAL);
-    struct poll_slot *slots = calloc(nfds ? nfds : 1, sizeof *slots);
-    /* kernel descriptors (in order) and the eventfd last */
-    struct pollfd *kfds = calloc(nfds + 1, sizeof *kfds);
-    /* for driving: the runtime's two descriptors, then the kernel ones */
-    struct pollfd *dfds = NULL;
-    tapir_stack *drive_stack = NULL;   /* the one stack of every tapir socket */
-    bool one_stack = true;
-    unsigned hits = 0;                 /* wakes of our sockets (its lock) */
-    nfds_t *kidx = calloc(nfds + 1, sizeof *kidx);
-    int efd = -1, rc = 0;
-    if (!slots || !kfds || !kidx) {
-        rc = -ENOMEM;
-        goto out;
+    struct poll_slot inline_slots[POLL_INLINE_FDS];
+    struct pollfd inline_kfds[POLL_INLINE_FDS + 3];
+    void *heap = NULL;
+    struct poll_call pc = { .fds = fds, .nfds = nfds, .slots = inline_slots, .kfds = inline_kfds };
+    if (nfds > POLL_INLINE_FDS) {
+        /* One block for both arrays: the slots first (the stricter alignment). */
+        size_t slots_size = nfds * sizeof *pc.slots;
+        heap = malloc(slots_size + (nfds + 3) * sizeof *pc.kfds);
+        if (!heap)
+            return (int)sock_ret(-ENOMEM);
+        pc.slots = heap;
+        pc.kfds = (struct pollfd *)((char *)heap + slots_size);
     }
-    nfds_t nk = 0;
     for (nfds_t i = 0; i < nfds; i++) {
         fds[i].revents = 0;
-        if (fds[i].fd >= 0 && fds[i].fd < TAPIR_FD_BASE) {
-            kfds[nk] = (struct pollfd){ .fd = fds[i].fd, .events = fds[i].events };
-            kidx[nk++] = i;
-        }
+        pc.slots[i].so = NULL;
+        if (fds[i].fd >= 0 && fds[i].fd < TAPIR_FD_BASE)
+            pc.kfds[2 + pc.nk++] = (struct pollfd){ .fd = fds[i].fd, .events = fds[i].events };
     }
-    /* Take each tapir socket and hang our waiter on it. Its eventfd is made
-     * only when this call is about to sleep in poll(2) (install_efd): a call
-     * that finds something ready, or drives the device, needs none. */
-    for (nfds_t i = 0; i < nfds; i++) {
-        if (fds[i].fd < TAPIR_FD_BASE)
-            continue;
-        struct tsock *so;
-        int a = sock_acquire(fds[i].fd, &so);
-        if (a == -EBADF) {
-            fds[i].revents = POLLNVAL;
-            continue;
-        }
-        if (a < 0) {                      /* its stack stopped */
-            fds[i].revents = POLLERR | POLLHUP;
-            continue;
-        }
-        slots[i].so = so;
-        slots[i].w.efd = -1;
-        if (!drive_stack)
-            drive_stack = so->stack;
-        else if (drive_stack != so->stack)
-            one_stack = false;
-        sock_lock(so->stack);
-        /* Only sockets of the first stack count in hits, so hits is only
-         * ever written under that stack's lock. */
-        if (so->stack == drive_stack)
-            slots[i].w.hits = &hits;
-        waiter_link(so, &slots[i].w);
-        runtime_unlock(so->stack);
-    }
+    int bad = poll_acquire(&pc);
 
     /* Caller-driven mode (drive.c): with every tapir socket on one stack,
      * this thread may wait on that stack's device itself. Our waiters then
      * count their wakes in `hits`, which the driving wait watches. */
-    if (!one_stack)
-        drive_stack = NULL;
-    if (drive_stack && timeout != 0)
-        dfds = calloc(nk + 2, sizeof *dfds);
-    if (!dfds)
-        drive_stack = NULL;
+    tapir_stack *drive_stack = pc.ngroups == 1 && !pc.ungrouped ? pc.stacks[0] : NULL;
+    unsigned *hits = &pc.hits;
+    struct pollfd *kfds = pc.kfds + 2;       /* what the kernel's poll(2) gets */
+    nfds_t nk = pc.nk;
+    int efd = -1, rc = 0;
+    bool linked = false, link_now = false;
 
     uint64_t deadline = timeout < 0 ? SOCK_FOREVER : sock_now_us() + (uint64_t)timeout * 1000u;
     bool drove = false;
     for (;;) {
-        int ready = 0;
         unsigned seen = 0;
-        bool seen_set = false;
-        for (nfds_t i = 0; i < nfds; i++) {
-            struct tsock *so = slots[i].so;
-            if (so) {
-                sock_lock(so->stack);
-                if (!seen_set) {
-                    seen = hits;     /* a change after this bumps hits */
-                    seen_set = true;
-                }
-                fds[i].revents = sock_revents(so, fds[i].events);
-                runtime_unlock(so->stack);
-            }
-            if (fds[i].fd >= TAPIR_FD_BASE && fds[i].revents)
-                ready++;
+        int ready = bad;
+        if (pc.ntapir > 0) {
+            ready += phase_run(&pc, link_now ? PHASE_LINK_SCAN : PHASE_SCAN, -1, &seen);
+            if (link_now)
+                linked = true;
+            link_now = false;
         }
         int wait_ms = ready > 0 ? 0 : ms_until(deadline);
+        if (wait_ms != 0 && pc.ntapir > 0 && !linked) {
+            /* About to wait: hang the waiters, and look again in the same
+             * hold so no change between the look and the wait is lost. */
+            link_now = true;
+            continue;
+        }
         if (drove) {
             wait_ms = 0;           /* only look at the kernel's side now */
-        } else if (drive_stack && seen_set && wait_ms != 0) {
-            for (nfds_t k = 0; k < nk; k++)
-                dfds[2 + k] = kfds[k];
+        } else if (drive_stack && wait_ms != 0) {
             sock_lock(drive_stack);
-            int d = runtime_drive_wait_fds(drive_stack, &hits, seen, deadline, dfds, nk + 2);
+            int d = runtime_drive_wait_fds(drive_stack, hits, seen, deadline, pc.kfds, nk + 2);
             runtime_unlock(drive_stack);
             if (d != -EBUSY) {
                 drove = true;
@@ -208,9 +313,9 @@ int tapir_poll(struct pollfd *fds, nfds_t nfds, int timeout)
         }
         bool after_drive = drove;
         drove = false;
-        if (wait_ms != 0 && efd < 0 && seen_set) {
+        if (wait_ms != 0 && efd < 0 && pc.ntapir > 0) {
             /* About to sleep: from now on every wake writes the eventfd. */
-            efd = install_efd(slots, nfds);
+            efd = install_efd(&pc);
             if (efd < 0) {
                 rc = efd;
                 goto out;
@@ -244,10 +349,16 @@ int tapir_poll(struct pollfd *fds, nfds_t nfds, int timeout)
             goto out;
         }
         int kready = 0;
-        for (nfds_t k = 0; k < nk; k++) {
-            fds[kidx[k]].revents = kfds[k].revents;
-            if (kfds[k].revents)
-                kready++;
+        if (nk > 0) {
+            /* kfds holds the kernel entries in the order of fds */
+            nfds_t k = 0;
+            for (nfds_t i = 0; i < nfds && k < nk; i++) {
+                if (fds[i].fd < 0 || fds[i].fd >= TAPIR_FD_BASE)
+                    continue;
+                fds[i].revents = kfds[k].revents;
+                if (kfds[k++].revents)
+                    kready++;
+            }
         }
         if (efd >= 0 && kfds[nk].revents) {
             uint64_t v;
@@ -269,20 +380,9 @@ int tapir_poll(struct pollfd *fds, nfds_t nfds, int timeout)
         }
     }
 out:
-    for (nfds_t i = 0; slots && i < nfds; i++) {
-        struct tsock *so = slots[i].so;
-        if (!so)
-            continue;
-        sock_lock(so->stack);
-        waiter_unlink(&slots[i].w);
-        runtime_unlock(so->stack);
-        sock_release(so);
-    }
+    poll_release(&pc, linked);
     if (efd >= 0)
         close(efd);
-    free(slots);
-    free(dfds);
-    free(kfds);
-    free(kidx);
+    free(heap);
     return (int)sock_ret(rc);
 }
