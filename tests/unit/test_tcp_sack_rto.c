@@ -12,7 +12,9 @@
  * nothing (no second reduction of cwnd/ssthresh) while the retransmission
  * goes on, that this retransmission fills the holes in order and never
  * resends what the peer SACKed after the timeout (5.1, last paragraphs),
- * and that a fresh loss past the boundary is recovered by fast retransmit.
+ * and that a fresh loss past the boundary is recovered by fast retransmit,
+ * a recovery that (A) ends with the ACK covering its own RecoveryPoint
+ * octet and not with one a byte short.
  *
  * The window: twelve segments of 1000 bytes at base; segments 0, 4 and 8
  * are lost, and so is the fast retransmission of segment 0, so the timer
@@ -329,6 +331,16 @@ START_TEST(a_fresh_loss_starts_a_recovery_once_the_ack_reaches_recovery_point)
     }
     /* Step 4.3: the first segment presumed lost goes at once. */
     expect_segment(ack - base);
+    tcp_script_flush(sc);
+
+    /* (A): this recovery ends with the cumulative ACK that covers its
+     * RecoveryPoint octet (high_data_end - 1), not with one a byte short. */
+    tcp_script_advance(sc, STEP);
+    peer_ack(high_data_end - 1, 0, NULL);
+    ck_assert_msg(conn->in_recovery, "the recovery ended one byte short of its RecoveryPoint");
+    peer_ack(high_data_end, 0, NULL);
+    ck_assert_msg(!conn->in_recovery, "an ACK covering RecoveryPoint did not end the recovery");
+    ck_assert_uint_eq(sc->s->stats.tcp_sack_recoveries, recoveries + 1);
 }
 END_TEST
 
