@@ -117,6 +117,15 @@ bool tcp_cc_newack(struct tcp_conn *c, uint32_t acked, uint32_t ack)
             c->cwnd += smss;
         return true;
     }
+    /* recover stays where the last recovery or timeout put it (ISS if none).
+     * Sequence numbers compare modulo 2^32 (RFC 9293 3.4): 2^31 bytes later
+     * an old recover reads as ahead of snd_una, and the guards against a
+     * second reduction (RFC 6582 3.2 step 2, tcp_cc_dupack; RFC 6675 5.1,
+     * tcp_sack_maybe_enter_recovery) would refuse fast retransmit for the
+     * next 2^31 bytes. Drag it along once it is behind: ack - 1 passes both
+     * guards as the old value did, and is never dragged past ack - 1. */
+    if (seq_lt(c->recover, ack - 1))
+        c->recover = ack - 1;
     /* Grow only while cwnd limits the sender (RFC 7661 section 4; Linux's
      * tcp_is_cwnd_limited): a window the sender does not fill says nothing
      * about what the path can carry. Without this, a connection limited by

@@ -13,7 +13,17 @@
  * IsLost(HighACK+1); cwnd = ssthresh (from the congestion control
  * algorithm); then, while cwnd - pipe >= SMSS, NextSeg(): lost holes first,
  * then new data, then holes below the highest SACKed byte. The optional
- * rescue retransmission (rule 4) is not done. D-SACK is not generated. */
+ * rescue retransmission (rule 4) is not done. D-SACK is not generated.
+ *
+ * RFC 6675 2 names octets: HighACK is the highest octet cumulatively
+ * acknowledged (snd_una - 1), HighData the highest octet sent (snd_max - 1),
+ * HighRxt the highest octet retransmitted. Here every such mark is kept one
+ * past the octet, as TCP's own variables are: recover = RecoveryPoint + 1
+ * (snd_max when it was set), high_rxt = HighRxt + 1. A comparison of two
+ * octet numbers therefore keeps its operator when both sides are shifted
+ * (HighACK >= RecoveryPoint is snd_una >= recover), and one of an octet
+ * against a mark shifts it (S <= HighRxt is seq_lt(S, high_rxt)). The
+ * comments at each comparison below say which rule it is. */
 #include <string.h>
 
 #include "core/tcp_conn.h"
@@ -138,7 +148,9 @@ bool tcp_sack_update(struct tcp_conn *c, const struct tcp_seg *g)
     for (uint8_t i = 0; i < g->nsack; i++) {
         uint32_t s = g->sack[i].start, e = g->sack[i].end;
         /* Only blocks within what we sent and above what is acknowledged
-         * (a D-SACK or stale block below snd_una is ignored, RFC 2018 4). */
+         * (a D-SACK or stale block below snd_una is ignored, RFC 2018 4).
+         * e is one past the block's last octet: e == snd_max is a block
+         * ending at HighData, which is valid. */
         if (!seq_lt(s, e) || seq_leq(e, c->snd_una) || seq_gt(e, c->snd_max) || seq_gt(g->ack, s) ||
             seq_lt(s, c->snd_una))
             continue;
@@ -162,7 +174,8 @@ void tcp_sack_trim(struct tcp_conn *c)
 }
 
 /* Hole i (0..sb_n): the unSACKed bytes below range i (the last hole runs
- * from the highest range to snd_max). */
+ * from the highest range to snd_max, i.e. up to and including HighData:
+ * SetPipe() counts octets HighACK+1 .. HighData, RFC 6675 4). */
 static void hole(const struct tcp_conn *c, uint8_t i, uint32_t *start, uint32_t *end)
 {
     *start = i == 0 ? c->snd_una : c->sb[i - 1].end;
@@ -170,7 +183,9 @@ static void hole(const struct tcp_conn *c, uint8_t i, uint32_t *start, uint32_t 
 }
 
 /* RFC 6675 4 IsLost() for every byte of hole i: what is SACKed above it is
- * the same for all its bytes. */
+ * the same for all its bytes. IsLost is true when DupThresh discontiguous
+ * SACKed sequences are above (>=), or "more than (DupThresh - 1) * SMSS"
+ * bytes are (strictly >: RFC 6675 changed RFC 3517's DupThresh * SMSS). */
 static bool hole_lost(const struct tcp_conn *c, uint8_t i)
 {
     uint32_t bytes = 0, ranges = 0;
@@ -203,6 +218,9 @@ uint32_t tcp_sack_pipe(const struct tcp_conn *c)
             continue;
         if (!hole_lost(c, i))
             pipe += e - s;                      /* (a) still in the network */
+        /* (b) "If S1 <= HighRxt": octets below the mark high_rxt
+         * (= HighRxt + 1), so seq_lt; HighRxt belongs to "the current loss
+         * recovery phase" (RFC 6675 2), hence only in recovery. */
         if (c->in_recovery && seq_lt(s, hr))
             pipe += seq_min(e, hr) - s;         /* (b) retransmitted */
     }
@@ -211,9 +229,14 @@ uint32_t tcp_sack_pipe(const struct tcp_conn *c)
 
 /* ---- sender: recovery ---------------------------------------------------- */
 
-/* NextSeg() rules 1 and 3: the first unSACKed byte at or above HighRxt in a
- * hole that is lost (want_lost) or, for rule 3, in any hole below the
- * highest SACKed byte. */
+/* NextSeg() rules 1 and 3: the first unSACKed byte at or above the mark
+ * high_rxt in a hole that is lost (want_lost) or, for rule 3, in any hole
+ * below the highest SACKed byte. (1.a) "S2 is greater than HighRxt": with
+ * high_rxt = HighRxt + 1 that is S2 >= high_rxt (and >= snd_una, as HighRxt
+ * may be stale below HighACK). (1.b) "S2 is less than the highest octet
+ * covered by any received SACK": rule 1 may look at the last hole too (up
+ * to snd_max) because hole_lost() is never true there (nothing is SACKed
+ * above it); rule 3 stops at the hole below the highest range. */
 static bool next_hole(const struct tcp_conn *c, bool want_lost, uint32_t *seq, uint32_t *len)
 {
     uint32_t from = seq_max(c->high_rxt, c->snd_una);
@@ -238,6 +261,8 @@ static bool next_hole(const struct tcp_conn *c, bool want_lost, uint32_t *seq, u
     return false;
 }
 
+/* (C.2), and step 4.3 for the first: HighRxt becomes the highest octet of
+ * the retransmitted segment, so the mark is one past it. */
 static void retransmit_hole(struct tcp_conn *c, uint32_t seq, uint32_t len)
 {
     c->s->stats.tcp_sack_retransmits++;
@@ -249,13 +274,28 @@ bool tcp_sack_maybe_enter_recovery(struct tcp_conn *c)
 {
     if (!c->sack_ok || c->in_recovery || !c->syn_acked || c->snd_una == c->snd_max)
         return false;
-    /* 5.1: after an RTO, no new recovery until HighACK reaches RecoveryPoint. */
+    /* RFC 6675 5.1: after an RTO (tcp_cc_timeout() set recover to snd_max,
+     * "RecoveryPoint MUST be set to HighData"), "a new recovery phase ...
+     * MUST NOT be initiated until HighACK is greater than or equal to the
+     * new value of RecoveryPoint". HighACK >= RecoveryPoint is snd_una - 1
+     * >= recover - 1: an ACK that reaches recover may start one. Unlike
+     * NewReno (RFC 6582 3.2 step 2 wants ack - 1 > recover, tcp_cc_dupack),
+     * an ACK at exactly recover is not ambiguous here: the go-back-N copies
+     * of segments the receiver already held bring back no new SACK
+     * information, so they are not DupAcks (RFC 6675 2) and do not count.
+     * After a recovery that ended normally, snd_una >= recover holds
+     * already ((A) below), and tcp_cc_newack() drags an old recover along
+     * so that it cannot turn "ahead" 2^31 bytes later: this only ever holds
+     * back after an RTO. */
     if (seq_lt(c->snd_una, c->recover))
         return false;
+    /* Steps (1) "DupAcks >= DupThresh" and (2) IsLost(HighACK + 1), the
+     * first unacknowledged octet being snd_una. */
     if (c->dupacks < TCP_DUPTHRESH && !tcp_sack_is_lost(c, c->snd_una))
         return false;
-    /* Step 4: RecoveryPoint = HighData; ssthresh and cwnd from the
-     * algorithm (RFC 5681 eq. (4) for NewReno, beta for CUBIC). */
+    /* Step 4.1: RecoveryPoint = HighData, kept as recover = snd_max (one
+     * past it); 4.2: ssthresh and cwnd from the algorithm (RFC 5681 eq. (4)
+     * for NewReno, beta for CUBIC). */
     c->in_recovery = true;
     c->recover = c->snd_max;
     c->snd_nxt = c->snd_max;
@@ -276,13 +316,18 @@ bool tcp_sack_maybe_enter_recovery(struct tcp_conn *c)
 void tcp_sack_recovery_ack(struct tcp_conn *c)
 {
     c->dupacks = 0;
-    /* (A): a cumulative ACK at or past RecoveryPoint ends recovery. */
+    /* (A): "a cumulative ACK for a sequence number greater than
+     * RecoveryPoint" ends recovery, i.e. one that acknowledges the octet
+     * RecoveryPoint (step 4.1: "a cumulative ACK for this data octet"):
+     * snd_una > RecoveryPoint, snd_una >= recover. */
     if (seq_geq(c->snd_una, c->recover)) {
         c->in_recovery = false;
         c->cwnd = c->ssthresh;
         c->bytes_acked_ca = 0;
         return;
     }
+    /* (B): not at RecoveryPoint yet. A HighRxt below HighACK says nothing
+     * (those octets arrived): NextSeg() and SetPipe() start at snd_una. */
     if (seq_lt(c->high_rxt, c->snd_una))
         c->high_rxt = c->snd_una;
 }
@@ -313,7 +358,10 @@ void tcp_sack_recovery_output(struct tcp_conn *c)
 void tcp_sack_timeout(struct tcp_conn *c)
 {
     /* RFC 2018 8: after a timeout the receiver may have reneged, so the
-     * SACKed marks are forgotten; SACKs arriving afterwards count again. */
+     * SACKed marks are forgotten; SACKs arriving afterwards count again and
+     * steer the go-back-N retransmission past what they name (RFC 6675 5.1;
+     * tcp_sack_skip()). HighRxt belongs to the recovery that just ended.
+     * RecoveryPoint was set by tcp_cc_timeout(). */
     c->sb_n = 0;
     c->high_rxt = c->snd_una;
 }
