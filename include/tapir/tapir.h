@@ -350,6 +350,7 @@ struct tapir_tx_thread_stats {
     bool running;              /* a writer thread exists for this stack */
     uint64_t frames_inline;    /* written by the thread that ran the core */
     uint64_t frames_queued;    /* handed to the writer thread */
+    uint64_t frames_waiting;   /* of those, not yet written (now) */
     uint64_t write_errors;     /* queued frames the device refused (dropped) */
     uint64_t ring_full_waits;  /* the core waited for room in the ring */
     uint64_t writer_wakeups;   /* the writer was asleep and had to be woken */

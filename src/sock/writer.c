@@ -80,10 +80,16 @@ static bool writer_wait_frame(struct writer *w, uint64_t t)
             break;
     }
     pthread_mutex_lock(&w->mx);
-    atomic_store(&w->writer_asleep, true);
-    atomic_thread_fence(memory_order_seq_cst);
-    while (atomic_load(&w->head) == t && !atomic_load(&w->stop))
+    for (;;) {
+        /* Raised again before every look: a producer that saw an earlier
+         * sleep's flag may clear it and signal late, after we took its
+         * frame; with the flag down the next producer would not wake us. */
+        atomic_store(&w->writer_asleep, true);
+        atomic_thread_fence(memory_order_seq_cst);
+        if (atomic_load(&w->head) != t || atomic_load(&w->stop))
+            break;
         pthread_cond_wait(&w->wake_writer, &w->mx);
+    }
     atomic_store(&w->writer_asleep, false);
     pthread_mutex_unlock(&w->mx);
     return atomic_load_explicit(&w->head, memory_order_acquire) != t;
@@ -228,6 +234,7 @@ void writer_stats(const struct writer *w, struct tapir_tx_thread_stats *out)
     out->running = true;
     out->frames_inline = atomic_load(&m->n_inline);
     out->frames_queued = atomic_load(&m->n_queued);
+    out->frames_waiting = atomic_load(&m->head) - atomic_load(&m->tail);
     out->write_errors = atomic_load(&m->n_errors);
     out->ring_full_waits = atomic_load(&m->n_full_waits);
     out->writer_wakeups = atomic_load(&m->n_wakeups);
