@@ -56,10 +56,11 @@ enum tapir_link_type {
  * TCP, waking the reader) in the writing thread, which in bulk sending costs
  * more CPU than tapir's own work. A writer thread lets another CPU do it.
  *   OFF   the thread running the core writes every frame itself;
- *   AUTO  (default) it writes the first frames of each burst itself (no
- *         hand-off for a request/response) and hands the rest of a burst to
- *         a writer thread, in order; only on a device without offloads
- *         (with TSO one write already carries tens of frames);
+ *   AUTO  (default) it writes small frames (under half the MTU) and the
+ *         first two of each burst itself (no hand-off for a handshake, an
+ *         ACK or a request/response) and hands the rest of a burst of large
+ *         frames to a writer thread, in order; only on a device without
+ *         offloads (with TSO one write already carries tens of frames);
  *   ON    every frame goes through the writer thread.
  * The environment variable TAPIR_TX_THREAD=off|auto|on overrides it. */
 enum tapir_tx_thread {

@@ -139,8 +139,12 @@ int writer_output(struct writer *w, const uint8_t *frame, size_t len)
     uint64_t h = atomic_load_explicit(&w->head, memory_order_relaxed);
     bool idle = atomic_load_explicit(&w->tail, memory_order_acquire) == h;
     w->burst++;
+    /* AUTO hands over only the bulk of a burst of large frames: small ones
+     * (handshakes, ACKs, requests) keep their latency, and so does the
+     * head of a burst, e.g. one large response. */
+    bool small = len < w->slot_size / 2;
     if (len > w->slot_size || (w->mode == TAPIR_TX_THREAD_AUTO && idle &&
-                               w->burst <= WRITER_INLINE_PER_BURST)) {
+                               (small || w->burst <= WRITER_INLINE_PER_BURST))) {
         wait_room(w, h, 0);      /* only an oversized frame can find it busy */
         count(&w->n_inline);
         return tapir_dev_send(w->dev, frame, len);

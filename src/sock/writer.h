@@ -7,9 +7,10 @@
  * core's output callback copies each frame into a ring and the writer
  * writes the frames in order, one write() per frame as before.
  *
- * A hand-off costs latency (a wake-up of the writer), so the callback keeps
- * writing inline while the traffic is light and only hands frames over
- * during a burst (writer_output). Frames never overtake each other: a frame
+ * A hand-off costs latency (a wake-up of the writer), so in AUTO mode the
+ * callback keeps writing small frames and the head of each burst inline and
+ * hands over only the rest of a burst of large frames: bulk data
+ * (writer_output). Frames never overtake each other: a frame
  * is written inline only when the ring is empty and the writer idle.
  *
  * Private to src/sock (threads live here only). All functions but

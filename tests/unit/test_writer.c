@@ -1,7 +1,7 @@
 /* The device writer thread (src/sock/writer.c): every frame reaches the
  * device exactly once and in order; AUTO writes the first frames of a burst
  * on the caller's thread and the rest on the writer's; an inline frame never
- * overtakes a queued one; a full ring makes the producer wait rather than
+ * overtakes a queued one; small frames stay inline; a full ring makes the producer wait rather than
  * drop; stop writes out what is queued; and the runtime picks the mode from
  * the config, the device and TAPIR_TX_THREAD. */
 #include <check.h>
@@ -89,24 +89,42 @@ static unsigned rec_count(struct rec_dev *r)
 
 #define SLOT 1518
 
-/* Emit frame number num, of a length that varies with it (60..SLOT). */
-static int emit(struct writer *w, uint32_t num)
+/* Emit frame number num of len bytes (len 0: a length that varies with
+ * num, 60..SLOT). */
+static size_t frame_len(uint32_t num)
+{
+    return 60 + (num * 37u) % (SLOT - 60 + 1);
+}
+
+static int emit_len(struct writer *w, uint32_t num, size_t len)
 {
     uint8_t f[SLOT];
-    size_t len = 60 + (num * 37u) % (SLOT - 60 + 1);
+    if (len == 0)
+        len = frame_len(num);
     memset(f, (int)(num & 0xff), len);
     memcpy(f, &num, sizeof num);
     return writer_output(w, f, len);
 }
 
-/* Every frame 0..n-1 arrived once, in order, with its length. */
-static void check_in_order(struct rec_dev *r, unsigned n)
+static int emit(struct writer *w, uint32_t num)
+{
+    return emit_len(w, num, 0);
+}
+
+/* Every frame 0..n-1 arrived once, in order. */
+static void check_numbers(struct rec_dev *r, unsigned n)
 {
     ck_assert_uint_eq(r->n, n);
-    for (unsigned i = 0; i < n; i++) {
+    for (unsigned i = 0; i < n; i++)
         ck_assert_uint_eq(r->num[i], i);
-        ck_assert_uint_eq(r->len[i], 60 + (i * 37u) % (SLOT - 60 + 1));
-    }
+}
+
+/* ... and with the length emit() gave it. */
+static void check_in_order(struct rec_dev *r, unsigned n)
+{
+    check_numbers(r, n);
+    for (unsigned i = 0; i < n; i++)
+        ck_assert_uint_eq(r->len[i], frame_len(i));
 }
 
 static unsigned written_by(struct rec_dev *r, pthread_t t)
@@ -150,27 +168,50 @@ START_TEST(on_writes_every_frame_in_order_on_the_writer_thread)
 }
 END_TEST
 
-START_TEST(auto_writes_a_small_burst_inline_and_hands_over_a_long_one)
+#define LARGE 1400
+#define SMALL 100
+
+START_TEST(auto_writes_a_short_burst_inline_and_hands_over_a_long_one)
 {
     struct rec_dev *r = rec_new();
     struct writer *w;
     ck_assert_int_eq(writer_start(&r->dev, SLOT, TAPIR_TX_THREAD_AUTO, &w), 0);
-    /* A request/response: one frame per burst, written before the call returns. */
+    /* A large response per burst: written before the call returns. */
     for (uint32_t i = 0; i < 10; i++) {
         writer_burst_begin(w);
-        ck_assert_int_eq(emit(w, i), 0);
+        ck_assert_int_eq(emit_len(w, i, LARGE), 0);
         ck_assert_uint_eq(rec_count(r), i + 1);
     }
-    /* A burst of 200: the first two inline, then the writer's. */
+    /* A burst of 200 large frames: the first two inline, then the writer's. */
     writer_burst_begin(w);
     for (uint32_t i = 10; i < 210; i++)
-        ck_assert_int_eq(emit(w, i), 0);
+        ck_assert_int_eq(emit_len(w, i, LARGE), 0);
     writer_stop(w);
-    check_in_order(r, 210);
+    check_numbers(r, 210);
     ck_assert_uint_eq(written_by(r, pthread_self()), 12);
     for (unsigned i = 0; i < 12; i++)
         ck_assert(pthread_equal(r->who[i], pthread_self()));
     ck_assert(!pthread_equal(r->who[12], pthread_self()));
+    rec_destroy(&r->dev);
+}
+END_TEST
+
+START_TEST(auto_writes_small_frames_inline_however_many)
+{
+    struct rec_dev *r = rec_new();
+    struct writer *w;
+    ck_assert_int_eq(writer_start(&r->dev, SLOT, TAPIR_TX_THREAD_AUTO, &w), 0);
+    writer_burst_begin(w);      /* e.g. SYN,ACKs and ACKs of many connections */
+    for (uint32_t i = 0; i < 200; i++) {
+        ck_assert_int_eq(emit_len(w, i, SMALL), 0);
+        ck_assert_uint_eq(rec_count(r), i + 1);
+    }
+    struct tapir_tx_thread_stats st;
+    writer_stats(w, &st);
+    ck_assert_uint_eq(st.frames_inline, 200);
+    ck_assert_uint_eq(st.frames_queued, 0);
+    writer_stop(w);
+    check_numbers(r, 200);
     rec_destroy(&r->dev);
 }
 END_TEST
@@ -183,17 +224,18 @@ START_TEST(auto_never_writes_inline_past_queued_frames)
     ck_assert_int_eq(writer_start(&r->dev, SLOT, TAPIR_TX_THREAD_AUTO, &w), 0);
     writer_burst_begin(w);
     for (uint32_t i = 0; i < 20; i++)
-        ck_assert_int_eq(emit(w, i), 0);
-    /* New bursts while frames are still queued: they queue behind them. */
+        ck_assert_int_eq(emit_len(w, i, LARGE), 0);
+    /* New bursts, small frames, while frames are still queued: they queue
+     * behind them. */
     for (uint32_t i = 20; i < 30; i++) {
         writer_burst_begin(w);
-        ck_assert_int_eq(emit(w, i), 0);
+        ck_assert_int_eq(emit_len(w, i, SMALL), 0);
     }
     struct tapir_tx_thread_stats st;
     writer_stats(w, &st);
     ck_assert_uint_eq(st.frames_inline, 2);
     writer_stop(w);
-    check_in_order(r, 30);
+    check_numbers(r, 30);
     rec_destroy(&r->dev);
 }
 END_TEST
@@ -389,7 +431,8 @@ static Suite *writer_suite(void)
     TCase *t = tcase_create("ring");
     tcase_add_test(t, off_starts_no_thread);
     tcase_add_test(t, on_writes_every_frame_in_order_on_the_writer_thread);
-    tcase_add_test(t, auto_writes_a_small_burst_inline_and_hands_over_a_long_one);
+    tcase_add_test(t, auto_writes_a_short_burst_inline_and_hands_over_a_long_one);
+    tcase_add_test(t, auto_writes_small_frames_inline_however_many);
     tcase_add_test(t, auto_never_writes_inline_past_queued_frames);
     tcase_add_test(t, a_full_ring_makes_the_producer_wait_not_drop);
     tcase_add_test(t, an_oversized_frame_goes_inline_after_the_queue);
