@@ -60,7 +60,9 @@ enum tapir_link_type {
  *         first two of each burst itself (no hand-off for a handshake, an
  *         ACK or a request/response) and hands the rest of a burst of large
  *         frames to a writer thread, in order; only on a device without
- *         offloads (with TSO one write already carries tens of frames);
+ *         offloads (with TSO one write already carries tens of frames) and
+ *         when the calling thread may run on more than one CPU (the writer
+ *         inherits its CPU mask);
  *   ON    every frame goes through the writer thread.
  * The environment variable TAPIR_TX_THREAD=off|auto|on overrides it. */
 enum tapir_tx_thread {

@@ -6,6 +6,7 @@
  * registry_lock.
  */
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,6 +193,12 @@ static int tx_thread_mode(const struct tapir_config *c, const struct tapir_dev *
     bool fits = dev->concurrent_send && !dev->offloads;
     if (m == TAPIR_TX_THREAD_ON && !fits)
         return -EOPNOTSUPP;
+    /* The writer starts with its creator's CPU mask: confined to one CPU,
+     * it would only add hand-offs to the stack's own CPU. */
+    cpu_set_t cpus;
+    if (m == TAPIR_TX_THREAD_AUTO && sched_getaffinity(0, sizeof cpus, &cpus) == 0 &&
+        CPU_COUNT(&cpus) < 2)
+        fits = false;
     *out = fits ? m : TAPIR_TX_THREAD_OFF;
     return 0;
 }

@@ -408,6 +408,26 @@ START_TEST(the_runtime_starts_a_writer_by_config_and_device)
 }
 END_TEST
 
+/* AUTO: a writer confined to the stack's one CPU would only add hand-offs. */
+START_TEST(auto_starts_no_writer_when_confined_to_one_cpu)
+{
+    unsetenv("TAPIR_TX_THREAD");
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(sched_getcpu() < 0 ? 0 : sched_getcpu(), &one);
+    ck_assert_int_eq(sched_setaffinity(0, sizeof one, &one), 0);   /* this forked test only */
+    tapir_stack *s;
+    struct rec_dev *r = rec_new();
+    ck_assert_int_eq(start_with(r, TAPIR_TX_THREAD_AUTO, &s), 0);
+    ck_assert(!runs_writer(s));
+    tapir_stack_stop(s);
+    r = rec_new();
+    ck_assert_int_eq(start_with(r, TAPIR_TX_THREAD_ON, &s), 0);    /* asked for: given */
+    ck_assert(runs_writer(s));
+    tapir_stack_stop(s);
+}
+END_TEST
+
 START_TEST(the_environment_overrides_the_config)
 {
     tapir_stack *s;
@@ -441,6 +461,7 @@ static Suite *writer_suite(void)
     suite_add_tcase(s, t);
     TCase *rt = tcase_create("runtime");
     tcase_add_test(rt, the_runtime_starts_a_writer_by_config_and_device);
+    tcase_add_test(rt, auto_starts_no_writer_when_confined_to_one_cpu);
     tcase_add_test(rt, the_environment_overrides_the_config);
     suite_add_tcase(s, rt);
     return s;
