@@ -34,7 +34,7 @@ sed 's/^/stderr: /' "$TMP/err"
 [ -s "$TMP/out.json" ] || fail "no JSON written"
 
 # Figures with a kernel reference, and tapir-only ones.
-compared="bulk_in_mbps bulk_out_mbps rr_same_median_us rr_same_p99_us rr_cross_median_us
+compared="bulk_in_mbps bulk_out_mbps bulk_out_nowriter_mbps rr_same_median_us rr_same_p99_us rr_cross_median_us
           rr_cross_p99_us conn_close_per_sec conn_echo_per_sec conn_close_par_per_sec
           conn_echo_par_per_sec"
 # Compared with the kernel without offloads only.
