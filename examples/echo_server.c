@@ -226,12 +226,7 @@ int main(int argc, char **argv)
     tapir_stack_stop(stack);         /* threads still blocked get ECONNABORTED */
     if (conns.verbose) {
         cli_print_stats(stderr, &st);
-        if (tx.running)
-            fprintf(stderr, "writer thread: %llu frames inline, %llu queued, %llu write errors\n",
-                    (unsigned long long)tx.frames_inline, (unsigned long long)tx.frames_queued,
-                    (unsigned long long)tx.write_errors);
-        else
-            fprintf(stderr, "writer thread: none\n");
+        cli_print_tx_thread_stats(stderr, &tx);
     }
     return EXIT_SUCCESS;
 }

@@ -299,13 +299,8 @@ void bench_stop(void)
             tapir_stack_snapshot_stats(bench_mode.stack, &st);
             cli_print_stats(stderr, &st);
             struct tapir_tx_thread_stats tx;
-            if (tapir_stack_tx_thread_stats(bench_mode.stack, &tx) == 0 && tx.running)
-                fprintf(stderr, "writer thread: %llu frames inline, %llu queued (%llu waiting), %llu write errors, "
-                        "%llu waits for room, %llu wake-ups\n",
-                        (unsigned long long)tx.frames_inline, (unsigned long long)tx.frames_queued,
-                        (unsigned long long)tx.frames_waiting,
-                        (unsigned long long)tx.write_errors, (unsigned long long)tx.ring_full_waits,
-                        (unsigned long long)tx.writer_wakeups);
+            if (tapir_stack_tx_thread_stats(bench_mode.stack, &tx) == 0)
+                cli_print_tx_thread_stats(stderr, &tx);
         }
         print_context_switches();
     }

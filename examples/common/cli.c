@@ -193,6 +193,20 @@ int cli_wait_signal(const sigset_t *set)
     return sig;
 }
 
+void cli_print_tx_thread_stats(FILE *f, const struct tapir_tx_thread_stats *tx)
+{
+    if (!tx->running) {
+        fprintf(f, "writer thread: none\n");
+        return;
+    }
+    fprintf(f, "writer thread: %llu frames inline, %llu queued, %llu write errors\n",
+            (unsigned long long)tx->frames_inline, (unsigned long long)tx->frames_queued,
+            (unsigned long long)tx->write_errors);
+    fprintf(f, "writer thread: %llu waiting now, %llu waits for room, %llu wake-ups\n",
+            (unsigned long long)tx->frames_waiting, (unsigned long long)tx->ring_full_waits,
+            (unsigned long long)tx->writer_wakeups);
+}
+
 void cli_print_stats(FILE *f, const struct tapir_stats *st)
 {
     const char *name;

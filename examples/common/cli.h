@@ -67,5 +67,9 @@ int cli_wait_signal(const sigset_t *set);
 
 /* Print the counters that are non-zero and every drop with its reason. */
 void cli_print_stats(FILE *f, const struct tapir_stats *st);
+/* What the writer thread did (tapir_stack_tx_thread_stats), or that there
+ * is none: "writer thread: N frames inline, M queued, K write errors" and a
+ * line of detail. */
+void cli_print_tx_thread_stats(FILE *f, const struct tapir_tx_thread_stats *tx);
 
 #endif

@@ -20,8 +20,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "sock/runtime.h"
 #include "sock/writer.h"
 
 /* 512 slots of one plain frame each (about 800 KiB): room for a 256 KiB
@@ -54,13 +54,6 @@ struct writer {
     _Atomic uint64_t n_inline, n_queued, n_errors, n_full_waits, n_wakeups;
 };
 
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static void count(_Atomic uint64_t *c)
 {
     atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
@@ -70,13 +63,13 @@ static void count(_Atomic uint64_t *c)
  * the ring empty. */
 static bool writer_wait_frame(struct writer *w, uint64_t t)
 {
-    uint64_t spin_end = now_us() + WRITER_SPIN_US;
+    uint64_t spin_end = runtime_now() + WRITER_SPIN_US;
     for (;;) {
         if (atomic_load_explicit(&w->head, memory_order_acquire) != t)
             return true;
         if (atomic_load(&w->stop))
             return false;
-        if (now_us() >= spin_end)
+        if (runtime_now() >= spin_end)
             break;
     }
     pthread_mutex_lock(&w->mx);
@@ -229,17 +222,16 @@ void writer_stop(struct writer *w)
     free(w);
 }
 
-void writer_stats(const struct writer *w, struct tapir_tx_thread_stats *out)
+void writer_stats(struct writer *w, struct tapir_tx_thread_stats *out)
 {
     memset(out, 0, sizeof *out);
     if (!w)
         return;
-    struct writer *m = (struct writer *)w;   /* atomics are read, not written */
     out->running = true;
-    out->frames_inline = atomic_load(&m->n_inline);
-    out->frames_queued = atomic_load(&m->n_queued);
-    out->frames_waiting = atomic_load(&m->head) - atomic_load(&m->tail);
-    out->write_errors = atomic_load(&m->n_errors);
-    out->ring_full_waits = atomic_load(&m->n_full_waits);
-    out->writer_wakeups = atomic_load(&m->n_wakeups);
+    out->frames_inline = atomic_load(&w->n_inline);
+    out->frames_queued = atomic_load(&w->n_queued);
+    out->frames_waiting = atomic_load(&w->head) - atomic_load(&w->tail);
+    out->write_errors = atomic_load(&w->n_errors);
+    out->ring_full_waits = atomic_load(&w->n_full_waits);
+    out->writer_wakeups = atomic_load(&w->n_wakeups);
 }

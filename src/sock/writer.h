@@ -41,6 +41,6 @@ int writer_output(struct writer *w, const uint8_t *frame, size_t len);
 /* A new burst begins (the runtime took the lock to run the core). */
 void writer_burst_begin(struct writer *w);
 /* Counters (any thread). */
-void writer_stats(const struct writer *w, struct tapir_tx_thread_stats *out);
+void writer_stats(struct writer *w, struct tapir_tx_thread_stats *out);
 
 #endif
