@@ -1,29 +1,47 @@
-/* Selective acknowledgment (RFC 2018) and the conservative SACK-based loss
- * recovery of RFC 6675.
+/* Selective acknowledgment (RFC 2018), duplicate SACK (RFC 2883, receiver
+ * side) and the conservative SACK-based loss recovery of RFC 6675.
  *
  * Receiver: SACK-permitted rides on the SYN; when out-of-order data is held
  * (tcp_reass.c keeps up to 16 ranges), every ACK carries SACK blocks, the
  * first naming the range that holds the segment that triggered it, then the
  * ranges reported most recently (RFC 2018 4), as many as the option space
- * allows (3 beside timestamps, else 4).
+ * allows (3 beside timestamps, else 4). D-SACK (RFC 2883 4) follows SACK
+ * (no switch of its own, as Linux's tcp_dsack is on by default): the ACK
+ * sent for a duplicate segment (below rcv_nxt, its duplicate part when it
+ * only starts there, or entirely inside a range held out of order) reports
+ * the duplicate as its first block, then the usual blocks, the range
+ * holding it first (4.1.3); one D-SACK block per ACK, only in that ACK.
  *
  * Sender: a scoreboard of SACKed ranges above snd_una, sorted and bounded
  * (TCP_SCOREBOARD_MAX). From it, IsLost() and SetPipe() of RFC 6675 4, and
- * the recovery of RFC 6675 5: entered on the third duplicate ACK or when
- * IsLost(HighACK+1); cwnd = ssthresh (from the congestion control
- * algorithm); then, while cwnd - pipe >= SMSS, NextSeg(): lost holes first,
- * then new data, then holes below the highest SACKed byte. The optional
- * rescue retransmission (rule 4) is not done. D-SACK is not generated.
+ * the recovery of RFC 6675 5: DupAcks counts ACKs that SACK octets not
+ * SACKed before (section 2), also one that moves the cumulative ACK (which
+ * resets the count first, so it is DupAck 1); recovery starts when DupAcks
+ * >= DupThresh or IsLost(HighACK+1); cwnd = ssthresh (from the congestion
+ * control algorithm); then, while cwnd - pipe >= SMSS, NextSeg(): lost
+ * holes first (rule 1), then new data (2), then holes below the highest
+ * SACKed byte (3), then one rescue retransmission per recovery (4; see
+ * rescue_retransmit() for how "outstanding" is read). A D-SACK block (RFC
+ * 2883 4.1: the first block, below the cumulative ACK or inside the second
+ * block) never marks the scoreboard and never makes an ACK a DupAck.
+ *
+ * Not done: the sender does not use D-SACK to detect spurious
+ * retransmissions or to undo a congestion reduction (RFC 3708, Linux's
+ * undo; RFC 4015 Eifel response); it only ignores D-SACK blocks. Limited
+ * Transmit (RFC 6675 5 step (3), RFC 3042) is not done either. After a
+ * timeout the scoreboard is cleared (RFC 2018 8, which RFC 6675 5.1
+ * permits).
  *
  * RFC 6675 2 names octets: HighACK is the highest octet cumulatively
  * acknowledged (snd_una - 1), HighData the highest octet sent (snd_max - 1),
  * HighRxt the highest octet retransmitted. Here every such mark is kept one
  * past the octet, as TCP's own variables are: recover = RecoveryPoint + 1
- * (snd_max when it was set), high_rxt = HighRxt + 1. A comparison of two
- * octet numbers therefore keeps its operator when both sides are shifted
- * (HighACK >= RecoveryPoint is snd_una >= recover), and one of an octet
- * against a mark shifts it (S <= HighRxt is seq_lt(S, high_rxt)). The
- * comments at each comparison below say which rule it is. */
+ * (snd_max when it was set), high_rxt = HighRxt + 1, rescue_rxt =
+ * RescueRxt + 1. A comparison of two octet numbers therefore keeps its
+ * operator when both sides are shifted (HighACK >= RecoveryPoint is
+ * snd_una >= recover), and one of an octet against a mark shifts it
+ * (S <= HighRxt is seq_lt(S, high_rxt)). The comments at each comparison
+ * below say which rule it is. */
 #include <string.h>
 
 #include "core/tcp_conn.h"
