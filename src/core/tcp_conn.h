@@ -191,6 +191,10 @@ struct tcp_conn {
     struct tcp_range sack_recent[TCP_SACK_MAX_BLOCKS];
     struct tcp_range sb[TCP_SCOREBOARD_MAX];
     uint32_t high_rxt;              /* HighRxt (RFC 6675): highest retransmitted + 1 */
+    uint32_t rescue_rxt;            /* RescueRxt (RFC 6675): highest rescued + 1 */
+    /* D-SACK (RFC 2883): the duplicate range the next ACK reports first. */
+    bool dsack_pending;
+    struct tcp_range dsack;
 
     /* Timers. */
     tapir_time_t rto_at, delack_at, persist_at, keepalive_at, timewait_at;
@@ -362,9 +366,16 @@ void tcp_sack_negotiate(struct tcp_conn *c, const struct tcp_seg *g);
 void tcp_sack_rcv_note(struct tcp_conn *c, uint32_t start, uint32_t end);
 /* Receiver: put the SACK blocks owed into g (at most max). */
 void tcp_sack_fill(struct tcp_conn *c, struct tcp_seg *g, uint8_t max);
+/* Receiver: a segment [seq, seq+len) arrived; if (part of) it is data we
+ * hold already, the next ACK reports that part as a D-SACK block. */
+void tcp_sack_dsack_note(struct tcp_conn *c, uint32_t seq, uint32_t len);
 /* Sender: take g's SACK blocks into the scoreboard; true if they SACKed
- * bytes not SACKed before. */
+ * bytes not SACKed before (a D-SACK block never does). */
 bool tcp_sack_update(struct tcp_conn *c, const struct tcp_seg *g);
+/* Sender, outside NewReno recovery, after the cumulative part of an ACK
+ * (which reset DupAcks): count it as a DupAck if it SACKed new data
+ * (sack_new), then enter recovery if RFC 6675 5 says so; true if entered. */
+bool tcp_sack_on_ack(struct tcp_conn *c, bool sack_new);
 /* Sender: snd_una moved, forget what it passed. */
 void tcp_sack_trim(struct tcp_conn *c);
 /* RFC 6675 4: IsLost(seq), SetPipe. */

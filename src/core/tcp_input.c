@@ -301,6 +301,8 @@ static void rcv_text_and_fin(struct tcp_conn *c, uint32_t seq, const uint8_t *da
             tcp_conn_closed(c, -ECONNRESET, "data after close, snd RST");
             return;
         }
+        if (seq != before)
+            tcp_sack_dsack_note(c, seq, dlen);  /* RFC 2883: held out of order already? */
         long r = tcp_reass_insert(c, seq, data, dlen);
         if (r < 0) {
             stack_drop(s, TAPIR_DROP_TCP_OOO_FULL);
@@ -419,12 +421,10 @@ static bool rcv_ack(struct tcp_conn *c, const struct tcp_seg *g, uint32_t seq)
         if (partial)
             retransmit_first(c, restart_timer);
         else if (c->sack_ok)
-            tcp_sack_maybe_enter_recovery(c);   /* IsLost(HighACK+1) after a cumulative ACK */
+            tcp_sack_on_ack(c, sack_new);   /* a DupAck too if it SACKed new data (RFC 6675 2, 5) */
     } else if (c->sack_ok && g->ack == c->snd_una && tcp_flight(c) > 0) {
         /* RFC 6675 2: with SACK, a duplicate ACK is one that SACKs new data. */
-        if (sack_new && !c->in_recovery)
-            c->dupacks++;
-        tcp_sack_maybe_enter_recovery(c);
+        tcp_sack_on_ack(c, sack_new);
     } else if (g->ack == c->snd_una && tcp_flight(c) > 0 && g->len == 0 &&
                !(g->flags & (TCP_SYN | TCP_FIN)) && window_same) {
         if (tcp_cc_dupack(c))
@@ -498,6 +498,8 @@ static void rcv_synchronized(struct tcp_conn *c, const struct tcp_seg *g0)
         stack_drop(s, TAPIR_DROP_TCP_OUT_OF_WINDOW);
         if (g->flags & TCP_RST)
             return;
+        if (!(g->flags & TCP_SYN))
+            tcp_sack_dsack_note(c, g->seq, g->len);     /* RFC 2883: a duplicate */
         if (c->state == TAPIR_TCP_TIME_WAIT && (g->flags & TCP_FIN) &&
             g->seq + g->len + 1 == c->rcv_nxt) {
             /* A retransmitted FIN: acknowledge it and restart 2*MSL. */
@@ -523,6 +525,8 @@ static void rcv_synchronized(struct tcp_conn *c, const struct tcp_seg *g0)
         c->ack_now = true;
     }
     if (seq_lt(seq, c->rcv_nxt) && !(g->flags & TCP_SYN)) {
+        if (!(g->flags & TCP_RST))
+            tcp_sack_dsack_note(c, seq, dlen);  /* RFC 2883: its part below rcv_nxt */
         uint32_t cut = c->rcv_nxt - seq;
         if (cut > dlen) {
             fin = false;                /* the FIN itself is below rcv_nxt: old */

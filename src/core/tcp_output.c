@@ -153,14 +153,16 @@ static int emit(struct tapir_stack *s, uint32_t rip, const struct tcp_seg *g,
     return ipv4_output(s, rip, IPPROTO_TCP_NUM, b);
 }
 
-/* SACK blocks owed with an ACK: all the out-of-order ranges, up to what
- * fits beside the other options (RFC 2018 3: 4 blocks, 3 with timestamps). */
+/* SACK blocks owed with an ACK: a D-SACK block (RFC 2883) and all the
+ * out-of-order ranges, up to what fits beside the other options (RFC 2018
+ * 3: 4 blocks, 3 with timestamps). */
 static uint8_t sack_blocks_owed(const struct tcp_conn *c)
 {
-    if (!c->sack_ok || c->ooo_n == 0 || !tcp_synchronized(c->state))
+    uint32_t n = (uint32_t)c->ooo_n + (c->dsack_pending ? 1u : 0u);
+    if (!c->sack_ok || n == 0 || !tcp_synchronized(c->state))
         return 0;
     uint8_t max = c->ts_ok ? 3 : TCP_SACK_MAX_BLOCKS;
-    return c->ooo_n < max ? c->ooo_n : max;
+    return n < max ? (uint8_t)n : max;
 }
 
 uint32_t tcp_seg_payload_max(const struct tcp_conn *c)

@@ -1,29 +1,47 @@
-/* Selective acknowledgment (RFC 2018) and the conservative SACK-based loss
- * recovery of RFC 6675.
+/* Selective acknowledgment (RFC 2018), duplicate SACK (RFC 2883, receiver
+ * side) and the conservative SACK-based loss recovery of RFC 6675.
  *
  * Receiver: SACK-permitted rides on the SYN; when out-of-order data is held
  * (tcp_reass.c keeps up to 16 ranges), every ACK carries SACK blocks, the
  * first naming the range that holds the segment that triggered it, then the
  * ranges reported most recently (RFC 2018 4), as many as the option space
- * allows (3 beside timestamps, else 4).
+ * allows (3 beside timestamps, else 4). D-SACK (RFC 2883 4) follows SACK
+ * (no switch of its own, as Linux's tcp_dsack is on by default): the ACK
+ * sent for a duplicate segment (below rcv_nxt, its duplicate part when it
+ * only starts there, or entirely inside a range held out of order) reports
+ * the duplicate as its first block, then the usual blocks, the range
+ * holding it first (4.1.3); one D-SACK block per ACK, only in that ACK.
  *
  * Sender: a scoreboard of SACKed ranges above snd_una, sorted and bounded
  * (TCP_SCOREBOARD_MAX). From it, IsLost() and SetPipe() of RFC 6675 4, and
- * the recovery of RFC 6675 5: entered on the third duplicate ACK or when
- * IsLost(HighACK+1); cwnd = ssthresh (from the congestion control
- * algorithm); then, while cwnd - pipe >= SMSS, NextSeg(): lost holes first,
- * then new data, then holes below the highest SACKed byte. The optional
- * rescue retransmission (rule 4) is not done. D-SACK is not generated.
+ * the recovery of RFC 6675 5: DupAcks counts ACKs that SACK octets not
+ * SACKed before (section 2), also one that moves the cumulative ACK (which
+ * resets the count first, so it is DupAck 1); recovery starts when DupAcks
+ * >= DupThresh or IsLost(HighACK+1); cwnd = ssthresh (from the congestion
+ * control algorithm); then, while cwnd - pipe >= SMSS, NextSeg(): lost
+ * holes first (rule 1), then new data (2), then holes below the highest
+ * SACKed byte (3), then one rescue retransmission per recovery (4; see
+ * rescue_retransmit() for how "outstanding" is read). A D-SACK block (RFC
+ * 2883 4.1: the first block, below the cumulative ACK or inside the second
+ * block) never marks the scoreboard and never makes an ACK a DupAck.
+ *
+ * Not done: the sender does not use D-SACK to detect spurious
+ * retransmissions or to undo a congestion reduction (RFC 3708, Linux's
+ * undo; RFC 4015 Eifel response); it only ignores D-SACK blocks. Limited
+ * Transmit (RFC 6675 5 step (3), RFC 3042) is not done either. After a
+ * timeout the scoreboard is cleared (RFC 2018 8, which RFC 6675 5.1
+ * permits).
  *
  * RFC 6675 2 names octets: HighACK is the highest octet cumulatively
  * acknowledged (snd_una - 1), HighData the highest octet sent (snd_max - 1),
  * HighRxt the highest octet retransmitted. Here every such mark is kept one
  * past the octet, as TCP's own variables are: recover = RecoveryPoint + 1
- * (snd_max when it was set), high_rxt = HighRxt + 1. A comparison of two
- * octet numbers therefore keeps its operator when both sides are shifted
- * (HighACK >= RecoveryPoint is snd_una >= recover), and one of an octet
- * against a mark shifts it (S <= HighRxt is seq_lt(S, high_rxt)). The
- * comments at each comparison below say which rule it is. */
+ * (snd_max when it was set), high_rxt = HighRxt + 1, rescue_rxt =
+ * RescueRxt + 1. A comparison of two octet numbers therefore keeps its
+ * operator when both sides are shifted (HighACK >= RecoveryPoint is
+ * snd_una >= recover), and one of an octet against a mark shifts it
+ * (S <= HighRxt is seq_lt(S, high_rxt)). The comments at each comparison
+ * below say which rule it is. */
 #include <string.h>
 
 #include "core/tcp_conn.h"
@@ -37,6 +55,7 @@ void tcp_sack_negotiate(struct tcp_conn *c, const struct tcp_seg *g)
     c->sack_ok = c->s->cfg.tcp_sack && g->sack_perm;
     c->sack_recent_n = 0;
     c->sb_n = 0;
+    c->dsack_pending = false;
 }
 
 /* ---- receiver ------------------------------------------------------------ */
@@ -71,12 +90,50 @@ void tcp_sack_rcv_note(struct tcp_conn *c, uint32_t start, uint32_t end)
     c->sack_recent_n = n;
 }
 
+/* RFC 2883 4: a D-SACK block names "the contiguous sequence space of the
+ * duplicate segment" that triggered the ACK. Data below rcv_nxt is
+ * duplicate in whole or in part (the part below rcv_nxt is reported: RFC
+ * 2883 4.1.1 with 4.2's partial duplicates); data above it only when it
+ * lies entirely inside a range already held out of order (4.1.3), as a
+ * partial overlap with several ranges has no one range to name. The last
+ * duplicate before an ACK wins: "at most one D-SACK block" per ACK. */
+void tcp_sack_dsack_note(struct tcp_conn *c, uint32_t seq, uint32_t len)
+{
+    if (!c->sack_ok || len == 0)
+        return;
+    uint32_t end = seq + len;
+    /* Below rcv_nxt by at most the largest window (RFC 7323 2.3): a
+     * segment further off is junk, not a duplicate worth reporting. */
+    if (seq_lt(seq, c->rcv_nxt) && c->rcv_nxt - seq <= TCP_CWND_MAX) {
+        c->dsack = (struct tcp_range){seq, seq_min(end, c->rcv_nxt)};
+        c->dsack_pending = true;
+        return;
+    }
+    int at = ooo_holding(c, seq);
+    if (at >= 0 && seq_leq(end, c->ooo[at].end)) {
+        c->dsack = (struct tcp_range){seq, end};
+        c->dsack_pending = true;
+    }
+}
+
 void tcp_sack_fill(struct tcp_conn *c, struct tcp_seg *g, uint8_t max)
 {
-    if (!c->sack_ok || c->ooo_n == 0 || max == 0)
+    if (!c->sack_ok || max == 0)
+        return;
+    uint8_t n = 0;
+    /* RFC 2883 4: the D-SACK block goes first, and only in this ACK: one
+     * that has no room for it (a full segment at the MTU) loses it. */
+    if (c->dsack_pending) {
+        g->sack[n].start = c->dsack.start;
+        g->sack[n].end = c->dsack.end;
+        n++;
+        c->dsack_pending = false;
+    }
+    g->nsack = n;
+    if (c->ooo_n == 0)
         return;
     bool used[TCP_OOO_RANGES] = {false};
-    uint8_t n = 0, kept = 0;
+    uint8_t kept = 0;
     for (uint8_t i = 0; i < c->sack_recent_n; i++) {
         int at = ooo_holding(c, c->sack_recent[i].start);
         if (at < 0 || used[at])
@@ -147,6 +204,16 @@ bool tcp_sack_update(struct tcp_conn *c, const struct tcp_seg *g)
     uint32_t before = tcp_sack_sacked_bytes(c);
     for (uint8_t i = 0; i < g->nsack; i++) {
         uint32_t s = g->sack[i].start, e = g->sack[i].end;
+        /* RFC 2883 4.1: a first block below the cumulative ACK or inside
+         * the second block is a D-SACK: it reports a duplicate the
+         * receiver got, not data newly held, so it neither marks the
+         * scoreboard nor makes the ACK a DupAck (RFC 6675 2). A D-SACK
+         * inside a range SACKed earlier but not repeated as the second
+         * block changes nothing either: sb_insert() of covered bytes is a
+         * no-op and before == after. */
+        if (i == 0 && (seq_leq(e, g->ack) ||
+                       (g->nsack > 1 && seq_geq(s, g->sack[1].start) && seq_leq(e, g->sack[1].end))))
+            continue;
         /* Only blocks within what we sent and above what is acknowledged
          * (a D-SACK or stale block below snd_una is ignored, RFC 2018 4).
          * e is one past the block's last octet: e == snd_max is a block
@@ -305,12 +372,36 @@ bool tcp_sack_maybe_enter_recovery(struct tcp_conn *c)
     c->rtt_timing = false;          /* Karn for the one timed segment */
     c->s->stats.tcp_fast_retransmits++;
     c->s->stats.tcp_sack_recoveries++;
-    /* Step 4.3: the first segment presumed dropped goes now, whatever pipe. */
+    /* Step 4.3: the first segment presumed dropped goes now, whatever pipe;
+     * "to prevent repeated retransmission of the same data or a premature
+     * rescue retransmission, set both HighRxt and RescueRxt to the highest
+     * sequence number in the retransmitted segment". This is also where
+     * RescueRxt of an earlier recovery is forgotten. */
     uint32_t s, e;
     hole(c, 0, &s, &e);
     if (seq_lt(s, e))
         retransmit_hole(c, s, min_u32(e - s, c->snd_mss));
+    c->rescue_rxt = c->high_rxt;
     return true;
+}
+
+bool tcp_sack_on_ack(struct tcp_conn *c, bool sack_new)
+{
+    /* RFC 6675 5: "If the incoming ACK is a cumulative acknowledgment, the
+     * TCP MUST reset DupAcks to zero" (the caller did, tcp_cc_newack() or
+     * tcp_sack_recovery_ack()). Then: "If the incoming ACK is a duplicate
+     * acknowledgment per the definition in Section 2 (regardless of its
+     * status as a cumulative acknowledgment), and the TCP is not currently
+     * in loss recovery, the TCP MUST increase DupAcks by one". Section 2:
+     * an ACK that SACKs octets not SACKed before counts "even if it carries
+     * new data, changes the advertised window, or moves the cumulative
+     * acknowledgment point". So an ACK that advances snd_una and SACKs new
+     * data is DupAck 1, not 0. */
+    if (!c->sack_ok)
+        return false;
+    if (sack_new && !c->in_recovery)
+        c->dupacks++;
+    return tcp_sack_maybe_enter_recovery(c);
 }
 
 void tcp_sack_recovery_ack(struct tcp_conn *c)
@@ -332,6 +423,47 @@ void tcp_sack_recovery_ack(struct tcp_conn *c)
         c->high_rxt = c->snd_una;
 }
 
+/* NextSeg() rule 4, the rescue retransmission: "If the conditions for
+ * (1), (2), and (3) fail, but there exists outstanding unSACKed data, we
+ * provide the opportunity for a single "rescue" retransmission per entry
+ * into loss recovery. If HighACK is greater than RescueRxt (or RescueRxt is
+ * undefined), then one segment of up to SMSS octets that MUST include the
+ * highest outstanding unSACKed sequence number SHOULD be returned, and
+ * RescueRxt set to RecoveryPoint. HighRxt MUST NOT be updated."
+ * HighACK > RescueRxt is snd_una - 1 > rescue_rxt - 1, i.e. snd_una >
+ * rescue_rxt. RescueRxt = RecoveryPoint makes that false until the
+ * recovery ends (snd_una >= recover ends it, (A)): one per recovery.
+ *
+ * "Outstanding" is read as the flight this recovery repairs, HighACK+1 ..
+ * RecoveryPoint, less what it retransmitted already (at or below HighRxt):
+ * the rescue exists for a loss "at the end of the window" that no later
+ * SACK can reveal (RFC 6675 2, RescueRxt). Data sent as new data during the
+ * recovery (rule 2, above RecoveryPoint) has just left and a retransmitted
+ * hole is in flight again (SetPipe counts it twice): resending either is
+ * spurious, and was, at the end of each bulk transfer of the SACK sims. The
+ * segment is the last SMSS below the highest such unSACKed octet (the FIN
+ * goes with it when it is that octet). */
+static bool rescue_retransmit(struct tcp_conn *c)
+{
+    if (!seq_gt(c->snd_una, c->rescue_rxt))
+        return false;
+    uint32_t floor = seq_max(c->high_rxt, c->snd_una);
+    for (int i = c->sb_n; i >= 0; i--) {
+        uint32_t s, e;
+        hole(c, (uint8_t)i, &s, &e);
+        s = seq_max(s, floor);
+        e = seq_min(e, c->recover);
+        if (!seq_lt(s, e))
+            continue;
+        uint32_t len = min_u32(e - s, tcp_seg_payload_max(c));
+        c->rescue_rxt = c->recover;
+        c->s->stats.tcp_sack_retransmits++;
+        tcp_retransmit(c, e - len, len);
+        return true;
+    }
+    return false;
+}
+
 void tcp_sack_recovery_output(struct tcp_conn *c)
 {
     /* Step (C): while cwnd - pipe >= 1 SMSS, send NextSeg(). Each pass
@@ -351,6 +483,8 @@ void tcp_sack_recovery_output(struct tcp_conn *c)
             retransmit_hole(c, seq, len);
             continue;
         }
+        if (rescue_retransmit(c))
+            continue;
         break;
     }
 }

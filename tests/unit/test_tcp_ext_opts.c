@@ -518,9 +518,9 @@ START_TEST(four_blocks_without_timestamps_and_none_once_in_order)
         peer_data(i * 200 + (i ? 100 : 0), i ? 100 : 200);
     tcp_script_flush(sc);
     ck_assert_uint_eq(conn->ooo_n, 0);
-    peer_data(1300, 100);
+    peer_data(1400, 100);       /* new data: [1300, 1400) again would be a D-SACK (RFC 2883) */
     tcp_script_advance(sc, TAPIR_MSEC(300));
-    tcp_script_expect(sc, TCP_ACK, sc->our_nxt, sc->peer_nxt + 1400, &o);
+    tcp_script_expect(sc, TCP_ACK, sc->our_nxt, sc->peer_nxt + 1500, &o);
     ck_assert_uint_eq(o.seg.nsack, 0);
 }
 END_TEST
