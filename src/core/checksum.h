@@ -9,6 +9,21 @@
  * sum. Chain calls to cover several areas; every area but the last must have
  * an even length. */
 uint32_t csum_partial(const void *data, size_t len, uint32_t sum);
+/* memcpy(dst, src, len) and csum_partial(src, len, sum) in one pass over the
+ * data (it is read once). Same contract as csum_partial: the area is summed
+ * as if it started on the 16-bit word grid, so when chaining, every area
+ * but the last must have an even length. An area that starts at an odd
+ * offset of the summed stream (after an odd-length one, e.g. the second
+ * part of a wrapped ring) is summed on its own (sum 0) and added with
+ * csum_add_at(). dst and src must not overlap; only [dst, dst+len) is
+ * written. */
+uint32_t csum_copy(void *dst, const void *src, size_t len, uint32_t sum);
+/* Add area_sum, the partial sum of an area computed as if it started on
+ * the word grid (csum_partial/csum_copy with sum 0), for an area that
+ * really starts at byte offset of the summed stream: at an odd offset its
+ * bytes are the other halves of their words, so the sum's bytes are
+ * swapped (RFC 1071 section 2 (B)). Returns a summable partial. */
+uint32_t csum_add_at(uint32_t sum, uint32_t area_sum, size_t offset);
 /* Fold a partial sum to 16 bits and complement it: the checksum field value,
  * in host order (store it with a big-endian write). */
 uint16_t csum_fold(uint32_t sum);
