@@ -17,47 +17,49 @@ static inline uint64_t add_carry64(uint64_t acc, uint64_t w)
 #define CSUM_INLINE static inline
 #endif
 
-/* Bytes per iteration of the bulk loop, and the most iterations before the
- * lanes must be emptied (see sum_blocks). */
-#define CSUM_BLOCK 64u
-#define CSUM_MAX_ITERS 8192u
-
-/* The bulk of csum_partial and csum_copy: n blocks of 64 bytes from src
- * (copied to dst when copy is true), summed as 32-bit host-order words.
+/* The bulk of csum_partial and csum_copy: the first *len bytes of src,
+ * rounded down to a multiple of CSUM_UNIT (copied to dst when copy is
+ * true), summed as 32-bit host-order words; *len is reduced by what was
+ * done. Returns the 64-bit sum of all the 16-bit halves (host order).
  *
  * Each word w goes into two 32-bit lanes: all += w (wrapping) and
  * high += w >> 16. After k additions, high is the exact sum of the upper
  * halves (k * 0xffff < 2^32), and all - (high << 16) is, modulo 2^32, the
  * sum of the lower halves, which is below 2^32 and therefore exact too.
  * So the loop needs no carry handling at all: one shift and two adds per
- * word (plus one store for the copy). With at most 8192 iterations per
- * round, the four lane sets together stay below 2^31 for each of the two
- * sums, so they can be combined in 32 bits before widening.
- * Returns the 64-bit sum of all the 16-bit halves (host order). */
+ * word (plus one store for the copy). A round of at most CSUM_ROUND bytes
+ * holds 2^17 words, at most 2^15 for each of the four vector positions:
+ * added across the lane sets, the low and the high sums of a position are
+ * each at most 2^15 * 0xffff, and both together still fit in 32 bits, so
+ * they are combined before widening. */
+#define CSUM_ROUND (8192u * 64u)
+
 #if defined(__GNUC__)
 /* GCC and Clang vector extensions: generic vectors, lowered to whatever
  * the target has (SSE2 on any x86-64, NEON, or scalar code). */
+#define CSUM_UNIT 16u
 typedef uint32_t csum_v4 __attribute__((vector_size(16)));
 
-CSUM_INLINE uint64_t sum_blocks(uint8_t *restrict dst, const uint8_t *restrict src, size_t n, int copy)
+CSUM_INLINE uint64_t sum_bulk(uint8_t *restrict dst, const uint8_t *restrict src, size_t *len, int copy)
 {
     uint64_t acc = 0;
-    while (n > 0) {
-        size_t k = n < CSUM_MAX_ITERS ? n : CSUM_MAX_ITERS;
+    while (*len >= CSUM_UNIT) {
+        size_t n = *len < CSUM_ROUND ? *len : CSUM_ROUND;
+        size_t i = 0;
         csum_v4 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
         csum_v4 h0 = {0}, h1 = {0}, h2 = {0}, h3 = {0};
-        for (size_t j = 0; j < k; j++) {
+        /* 64 bytes per iteration: four vectors into four lane sets. */
+        for (; i + 64 <= n; i += 64) {
             csum_v4 w0, w1, w2, w3;
-            memcpy(&w0, src, 16);
-            memcpy(&w1, src + 16, 16);
-            memcpy(&w2, src + 32, 16);
-            memcpy(&w3, src + 48, 16);
+            memcpy(&w0, src + i, 16);
+            memcpy(&w1, src + i + 16, 16);
+            memcpy(&w2, src + i + 32, 16);
+            memcpy(&w3, src + i + 48, 16);
             if (copy) {
-                memcpy(dst, &w0, 16);
-                memcpy(dst + 16, &w1, 16);
-                memcpy(dst + 32, &w2, 16);
-                memcpy(dst + 48, &w3, 16);
-                dst += CSUM_BLOCK;
+                memcpy(dst + i, &w0, 16);
+                memcpy(dst + i + 16, &w1, 16);
+                memcpy(dst + i + 32, &w2, 16);
+                memcpy(dst + i + 48, &w3, 16);
             }
             a0 += w0;
             a1 += w1;
@@ -67,42 +69,53 @@ CSUM_INLINE uint64_t sum_blocks(uint8_t *restrict dst, const uint8_t *restrict s
             h1 += w1 >> 16;
             h2 += w2 >> 16;
             h3 += w3 >> 16;
-            src += CSUM_BLOCK;
+        }
+        for (; i + CSUM_UNIT <= n; i += CSUM_UNIT) {
+            csum_v4 w;
+            memcpy(&w, src + i, sizeof w);
+            if (copy)
+                memcpy(dst + i, &w, sizeof w);
+            a0 += w;
+            h0 += w >> 16;
         }
         csum_v4 low = (a0 - (h0 << 16)) + (a1 - (h1 << 16)) + (a2 - (h2 << 16)) + (a3 - (h3 << 16));
-        csum_v4 high = h0 + h1 + h2 + h3;
-        csum_v4 both = low + high;          /* each below 2^31 + 2^31 */
+        csum_v4 both = low + h0 + h1 + h2 + h3;     /* each below 2^31 + 2^31 */
         acc = add_carry64(acc, (uint64_t)both[0] + both[1] + both[2] + both[3]);
-        n -= k;
+        src += i;
+        if (copy)
+            dst += i;
+        *len -= i;
     }
     return acc;
 }
 #else
 /* Plain C11: the same arithmetic on sixteen scalar lanes. */
-#define CSUM_LANES (CSUM_BLOCK / 4u)
+#define CSUM_UNIT 64u
+#define CSUM_LANES (CSUM_UNIT / 4u)
 
-CSUM_INLINE uint64_t sum_blocks(uint8_t *restrict dst, const uint8_t *restrict src, size_t n, int copy)
+CSUM_INLINE uint64_t sum_bulk(uint8_t *restrict dst, const uint8_t *restrict src, size_t *len, int copy)
 {
     uint64_t acc = 0;
-    while (n > 0) {
-        size_t k = n < CSUM_MAX_ITERS ? n : CSUM_MAX_ITERS;
+    while (*len >= CSUM_UNIT) {
+        size_t n = *len < CSUM_ROUND ? *len : CSUM_ROUND;
+        size_t i = 0;
         uint32_t all[CSUM_LANES] = {0}, high[CSUM_LANES] = {0};
-        for (size_t j = 0; j < k; j++) {
+        for (; i + CSUM_UNIT <= n; i += CSUM_UNIT) {
             uint32_t w[CSUM_LANES];
-            memcpy(w, src, sizeof w);
-            if (copy) {
-                memcpy(dst, w, sizeof w);
-                dst += CSUM_BLOCK;
+            memcpy(w, src + i, sizeof w);
+            if (copy)
+                memcpy(dst + i, w, sizeof w);
+            for (unsigned k = 0; k < CSUM_LANES; k++) {
+                all[k] += w[k];
+                high[k] += w[k] >> 16;
             }
-            for (unsigned i = 0; i < CSUM_LANES; i++) {
-                all[i] += w[i];
-                high[i] += w[i] >> 16;
-            }
-            src += CSUM_BLOCK;
         }
-        for (unsigned i = 0; i < CSUM_LANES; i++)
-            acc = add_carry64(acc, (uint64_t)(uint32_t)(all[i] - (high[i] << 16)) + high[i]);
-        n -= k;
+        for (unsigned k = 0; k < CSUM_LANES; k++)
+            acc = add_carry64(acc, (uint64_t)(uint32_t)(all[k] - (high[k] << 16)) + high[k]);
+        src += i;
+        if (copy)
+            dst += i;
+        *len -= i;
     }
     return acc;
 }
@@ -136,13 +149,14 @@ CSUM_INLINE uint32_t sum_area(uint8_t *dst, const uint8_t *src, size_t len, uint
      * result once at the end on a little-endian host. Every load starts at
      * an even offset, so the 16-bit word grid is kept. */
     uint64_t acc = 0;
-    if (len >= CSUM_BLOCK) {
-        size_t n = len / CSUM_BLOCK;
-        acc = sum_blocks(dst, src, n, copy);
-        src += n * CSUM_BLOCK;
+    /* Short areas (headers) are cheaper with the scalar words below than
+     * with setting up and folding the vector lanes. */
+    if (len >= 64) {
+        size_t before = len;
+        acc = sum_bulk(dst, src, &len, copy);
+        src += before - len;
         if (copy)
-            dst += n * CSUM_BLOCK;
-        len -= n * CSUM_BLOCK;
+            dst += before - len;
     }
     while (len >= 8) {
         uint64_t w;
@@ -200,42 +214,9 @@ uint32_t csum_copy(void *dst, const void *src, size_t len, uint32_t sum)
     return sum_area(dst, src, len, sum, 1);
 }
 
-uint32_t csum_add_at(uint32_t sum, uint32_t area_sum, size_t offset)
-{
-    /* Fold the area's sum to 16 bits first so the swap is a rotation of
-     * the one's complement value (RFC 1071 2 (B): swapping the bytes of
-     * every word swaps the bytes of the sum). */
-    area_sum = (area_sum & 0xffff) + (area_sum >> 16);
-    area_sum = (area_sum & 0xffff) + (area_sum >> 16);
-    if (offset & 1)
-        area_sum = ((area_sum & 0xff) << 8) | (area_sum >> 8);
-    uint64_t t = (uint64_t)sum + area_sum;
-    t = (t & 0xffff) + (t >> 16);
-    t = (t & 0xffff) + (t >> 16);
-    return (uint32_t)t;
-}
-uint16_t csum_fold(uint32_t sum)
-{
-    while (sum >> 16)
-        sum = (sum & 0xffff) + (sum >> 16);
-    return (uint16_t)~sum;
-}
-
 uint16_t csum_compute(const void *data, size_t len)
 {
     return csum_fold(csum_partial(data, len, 0));
-}
-
-uint32_t csum_pseudo_ipv4(uint32_t src, uint32_t dst, uint8_t proto, uint16_t len)
-{
-    uint32_t sum = 0;
-    sum += src >> 16;
-    sum += src & 0xffff;
-    sum += dst >> 16;
-    sum += dst & 0xffff;
-    sum += proto;
-    sum += len;
-    return sum;
 }
 
 uint16_t csum_update16(uint16_t check, uint16_t old_word, uint16_t new_word)

@@ -676,7 +676,7 @@ static void reopen_time_wait(struct tcp_conn *c, struct tcp_conn *l, uint32_t li
 
 /* Everything after parsing and checksum; the caller reaps. looked_up: c is
  * the result of the connection lookup already made for the checksum. */
-static void tcp_input_segment(struct tapir_stack *s, const struct ipv4_repr *ip, const struct tcp_seg *gp,
+static void tcp_input_segment(struct tapir_stack *s, const struct ipv4_repr *ip, const struct tcp_seg *g,
                               bool looked_up, struct tcp_conn *c);
 
 /* Verify the checksum of a parsed segment in software. Where the segment's
@@ -737,41 +737,40 @@ void tcp_input(struct tapir_stack *s, const struct ipv4_repr *ip, const uint8_t 
     tcp_reap(s);
 }
 
-static void tcp_input_segment(struct tapir_stack *s, const struct ipv4_repr *ip, const struct tcp_seg *gp,
+static void tcp_input_segment(struct tapir_stack *s, const struct ipv4_repr *ip, const struct tcp_seg *g,
                               bool looked_up, struct tcp_conn *c)
 {
-    struct tcp_seg g = *gp;
-    if (ip->dst != s->ip || g.dport == 0 || g.sport == 0) {
+    if (ip->dst != s->ip || g->dport == 0 || g->sport == 0) {
         stack_drop(s, TAPIR_DROP_TCP_NO_SOCKET);     /* never answer broadcast or port 0 */
         return;
     }
-    if ((g.flags & (TCP_SYN | TCP_RST)) == (TCP_SYN | TCP_RST)) {
+    if ((g->flags & (TCP_SYN | TCP_RST)) == (TCP_SYN | TCP_RST)) {
         stack_drop(s, TAPIR_DROP_TCP_BAD_FLAGS);
         return;
     }
     s->stats.tcp_rx++;
     if (!looked_up)
-        c = tcp_table_lookup(s, ip->dst, g.dport, ip->src, g.sport);
+        c = tcp_table_lookup(s, ip->dst, g->dport, ip->src, g->sport);
     if (!c) {
-        struct tcp_conn *l = tcp_table_listener(s, ip->dst, g.dport);
+        struct tcp_conn *l = tcp_table_listener(s, ip->dst, g->dport);
         if (l)
-            rcv_listen(l, ip->dst, ip->src, &g, false, 0);
+            rcv_listen(l, ip->dst, ip->src, g, false, 0);
         else
-            rcv_closed(s, ip->dst, ip->src, &g);
+            rcv_closed(s, ip->dst, ip->src, g);
         return;
     }
-    if (c->state == TAPIR_TCP_TIME_WAIT && (g.flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN &&
-        seq_gt(g.seq, c->rcv_nxt) && c->orphan) {
-        struct tcp_conn *l = tcp_table_listener(s, ip->dst, g.dport);
+    if (c->state == TAPIR_TCP_TIME_WAIT && (g->flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN &&
+        seq_gt(g->seq, c->rcv_nxt) && c->orphan) {
+        struct tcp_conn *l = tcp_table_listener(s, ip->dst, g->dport);
         if (l) {
-            reopen_time_wait(c, l, ip->dst, ip->src, &g);
+            reopen_time_wait(c, l, ip->dst, ip->src, g);
             return;
         }
     }
     if (c->state == TAPIR_TCP_SYN_SENT)
-        rcv_syn_sent(c, &g);
+        rcv_syn_sent(c, g);
     else
-        rcv_synchronized(c, &g);
+        rcv_synchronized(c, g);
     /* In a batch (tcp_batch_begin), an established connection with no
      * hole in its receive queue answers once at the end: one ACK for the
      * in-order segments of the batch (the every-second-segment rule of RFC

@@ -78,7 +78,7 @@ START_TEST(copy_equals_memcpy_and_csum_partial)
 }
 END_TEST
 
-/* Lengths around the bulk loop's block (64) and round (8192 blocks)
+/* Lengths around the bulk loop's block (64) and round (512 KiB)
  * boundaries, with all-ones data (where the lanes fill up fastest) and
  * random data: long copies must not lose a carry. */
 START_TEST(copy_long_areas_keep_every_carry)
