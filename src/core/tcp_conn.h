@@ -25,12 +25,28 @@
 struct tcp_ring {
     uint8_t *mem;
     uint32_t cap, head, len;
+    /* Bytes already copied to [placed_off, placed_off + placed_len) from
+     * placed_src by tcp_ring_place_csum(): a tcp_ring_write() of the same
+     * source to the same offset finds them in place and skips the copy. */
+    const uint8_t *placed_src;
+    uint32_t placed_off, placed_len;
 };
 int  tcp_ring_reserve(struct tcp_ring *r, uint32_t need, uint32_t limit);
 void tcp_ring_write(struct tcp_ring *r, uint32_t off, const uint8_t *src, uint32_t n);
 void tcp_ring_read(const struct tcp_ring *r, uint32_t off, uint8_t *dst, uint32_t n);
 void tcp_ring_consume(struct tcp_ring *r, uint32_t n);
 void tcp_ring_free(struct tcp_ring *r);
+/* tcp_ring_read() that also returns the partial checksum (RFC 1071) of the
+ * n bytes, summed as one area starting on the 16-bit word grid (as
+ * csum_partial(dst, n, 0) would), in the same pass over the data. */
+uint32_t tcp_ring_read_csum(const struct tcp_ring *r, uint32_t off, uint8_t *dst, uint32_t n);
+/* Copy n bytes from src into the free space at offset len, without
+ * committing them (len unchanged), summing them as tcp_ring_read_csum()
+ * does into *sum, and remember the placement for tcp_ring_write(). 0, or
+ * -ENOSPC (nothing written) if they do not fit the current capacity. */
+int  tcp_ring_place_csum(struct tcp_ring *r, const uint8_t *src, uint32_t n, uint32_t *sum);
+/* Forget a placement (its bytes stay, uncommitted, in the free space). */
+void tcp_ring_place_forget(struct tcp_ring *r);
 
 /* Out-of-order ranges kept in the receive ring (absolute sequence numbers). */
 #define TCP_OOO_RANGES 16

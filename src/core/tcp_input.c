@@ -5,6 +5,8 @@
  * (ack_now, delayed ACK, data to send); tcp_output() decides what goes out. */
 #include <errno.h>
 
+#include "core/checksum.h"
+#include "core/ipv4.h"
 #include "core/tcp_conn.h"
 
 static inline uint32_t min_u32(uint32_t a, uint32_t b) { return a < b ? a : b; }
@@ -676,46 +678,103 @@ static void reopen_time_wait(struct tcp_conn *c, struct tcp_conn *l, uint32_t li
     rcv_listen(l, lip, rip, g, true, old_snd + 65536);
 }
 
+/* Everything after parsing and checksum; the caller reaps. looked_up: c is
+ * the result of the connection lookup already made for the checksum. */
+static void tcp_input_segment(struct tapir_stack *s, const struct ipv4_repr *ip, const struct tcp_seg *g,
+                              bool looked_up, struct tcp_conn *c);
+
+/* Verify the checksum of a parsed segment in software. Where the segment's
+ * payload is the next in-order data of a connection that will take it
+ * (nothing out of order queued, room in the ring as it is), the payload is
+ * summed while it is copied into the receive ring's free space, past the
+ * committed bytes: tcp_reass_insert() then finds it in place instead of
+ * reading it a second time. The ring's length only grows when the segment
+ * is accepted, so a bad checksum leaves it unchanged; this looks at the
+ * connection but changes none of its protocol state. True if correct. */
+static bool rcv_checksum_ok(struct tcp_conn *c, const struct ipv4_repr *ip, const uint8_t *seg,
+                            size_t len, const struct tcp_seg *g)
+{
+    uint32_t sum = csum_pseudo_ipv4(ip->src, ip->dst, IPPROTO_TCP_NUM, (uint16_t)len);
+    bool takes_data = c && g->len > 0 && g->seq == c->rcv_nxt && c->ooo_n == 0 && !c->orphan &&
+                      !(g->flags & (TCP_SYN | TCP_RST)) &&
+                      (c->state == TAPIR_TCP_ESTABLISHED || c->state == TAPIR_TCP_FIN_WAIT_1 ||
+                       c->state == TAPIR_TCP_FIN_WAIT_2);
+    uint32_t data_sum;
+    if (!takes_data || tcp_ring_place_csum(&c->rcvbuf, g->data, g->len, &data_sum) < 0)
+        return csum_fold(csum_partial(seg, len, sum)) == 0;
+    /* The header length is a multiple of 4: the payload's partial adds on. */
+    sum = csum_add_at(csum_partial(seg, g->hdr_len, sum), data_sum, 0);
+    if (csum_fold(sum) != 0) {
+        tcp_ring_place_forget(&c->rcvbuf);
+        return false;
+    }
+    return true;
+}
+
 void tcp_input(struct tapir_stack *s, const struct ipv4_repr *ip, const uint8_t *seg, size_t len)
 {
     struct tcp_seg g;
     enum tapir_drop_reason why;
-    if (tcp_parse_csum(seg, len, ip->src, ip->dst, !s->rx_csum_trusted, &g, &why) < 0) {
+    bool verify = !s->rx_csum_trusted;
+    if (tcp_parse_csum(seg, len, ip->src, ip->dst, false, &g, &why) < 0) {
+        /* Report what the checking parser reports (a bad checksum comes
+         * before bad options). */
+        if (verify)
+            tcp_parse_csum(seg, len, ip->src, ip->dst, true, &g, &why);
         stack_drop(s, why);
         return;
     }
-    if (ip->dst != s->ip || g.dport == 0 || g.sport == 0) {
+    struct tcp_conn *c = NULL;
+    bool looked_up = verify && ip->dst == s->ip;
+    if (looked_up)
+        c = tcp_table_lookup(s, ip->dst, g.dport, ip->src, g.sport);
+    if (verify && !rcv_checksum_ok(c, ip, seg, len, &g)) {
+        stack_drop(s, TAPIR_DROP_TCP_BAD_CHECKSUM);
+        return;
+    }
+    tcp_input_segment(s, ip, &g, looked_up, c);
+    /* A placement not taken by tcp_reass_insert() (trimmed away, a
+     * duplicate...) must not match a later write from a reused buffer. The
+     * connection's memory lasts until tcp_reap(). */
+    if (c)
+        tcp_ring_place_forget(&c->rcvbuf);
+    tcp_reap(s);
+}
+
+static void tcp_input_segment(struct tapir_stack *s, const struct ipv4_repr *ip, const struct tcp_seg *g,
+                              bool looked_up, struct tcp_conn *c)
+{
+    if (ip->dst != s->ip || g->dport == 0 || g->sport == 0) {
         stack_drop(s, TAPIR_DROP_TCP_NO_SOCKET);     /* never answer broadcast or port 0 */
         return;
     }
-    if ((g.flags & (TCP_SYN | TCP_RST)) == (TCP_SYN | TCP_RST)) {
+    if ((g->flags & (TCP_SYN | TCP_RST)) == (TCP_SYN | TCP_RST)) {
         stack_drop(s, TAPIR_DROP_TCP_BAD_FLAGS);
         return;
     }
     s->stats.tcp_rx++;
-    struct tcp_conn *c = tcp_table_lookup(s, ip->dst, g.dport, ip->src, g.sport);
+    if (!looked_up)
+        c = tcp_table_lookup(s, ip->dst, g->dport, ip->src, g->sport);
     if (!c) {
-        struct tcp_conn *l = tcp_table_listener(s, ip->dst, g.dport);
+        struct tcp_conn *l = tcp_table_listener(s, ip->dst, g->dport);
         if (l)
-            rcv_listen(l, ip->dst, ip->src, &g, false, 0);
+            rcv_listen(l, ip->dst, ip->src, g, false, 0);
         else
-            rcv_closed(s, ip->dst, ip->src, &g);
-        tcp_reap(s);
+            rcv_closed(s, ip->dst, ip->src, g);
         return;
     }
-    if (c->state == TAPIR_TCP_TIME_WAIT && (g.flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN &&
-        seq_gt(g.seq, c->rcv_nxt) && c->orphan) {
-        struct tcp_conn *l = tcp_table_listener(s, ip->dst, g.dport);
+    if (c->state == TAPIR_TCP_TIME_WAIT && (g->flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN &&
+        seq_gt(g->seq, c->rcv_nxt) && c->orphan) {
+        struct tcp_conn *l = tcp_table_listener(s, ip->dst, g->dport);
         if (l) {
-            reopen_time_wait(c, l, ip->dst, ip->src, &g);
-            tcp_reap(s);
+            reopen_time_wait(c, l, ip->dst, ip->src, g);
             return;
         }
     }
     if (c->state == TAPIR_TCP_SYN_SENT)
-        rcv_syn_sent(c, &g);
+        rcv_syn_sent(c, g);
     else
-        rcv_synchronized(c, &g);
+        rcv_synchronized(c, g);
     /* In a batch (tcp_batch_begin), an established connection with no
      * hole in its receive queue answers once at the end: one ACK for the
      * in-order segments of the batch (the every-second-segment rule of RFC
@@ -733,7 +792,6 @@ void tcp_input(struct tapir_stack *s, const struct ipv4_repr *ip, const uint8_t 
         tcp_output(c);
     if (!c->freed)
         tcp_notify(c);
-    tcp_reap(s);
 }
 
 /* ICMP errors about our segments (RFC 1122 4.2.3.9, RFC 5927): only for a

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/checksum.h"
 #include "core/tcp_conn.h"
 
 #define TCP_RING_MIN 4096u
@@ -38,6 +39,8 @@ void tcp_ring_write(struct tcp_ring *r, uint32_t off, const uint8_t *src, uint32
 {
     if (n == 0)
         return;
+    if (src == r->placed_src && off == r->placed_off && n <= r->placed_len)
+        return;                     /* tcp_ring_place_csum() put them there */
     uint32_t pos = (uint32_t)(((uint64_t)r->head + off) % r->cap);
     uint32_t first = r->cap - pos < n ? r->cap - pos : n;
     memcpy(r->mem + pos, src, first);
@@ -54,6 +57,56 @@ void tcp_ring_read(const struct tcp_ring *r, uint32_t off, uint8_t *dst, uint32_
     memcpy(dst + first, r->mem, n - first);
 }
 
+/* Ring position of logical offset off, and how many of n bytes from there
+ * lie before the end of the storage (the rest wraps to its start). */
+static uint32_t ring_pos(const struct tcp_ring *r, uint32_t off, uint32_t n, uint32_t *first)
+{
+    uint32_t pos = (uint32_t)(((uint64_t)r->head + off) % r->cap);
+    *first = r->cap - pos < n ? r->cap - pos : n;
+    return pos;
+}
+
+/* Copy and sum two areas that form one run of data: the second starts at
+ * byte `first` of the run, an odd offset when the first area has an odd
+ * length (a wrap at an odd ring position), so its sum goes through
+ * csum_add_at() (RFC 1071 2 (B)). */
+static uint32_t copy_two_csum(uint8_t *d1, const uint8_t *s1, uint32_t first,
+                              uint8_t *d2, const uint8_t *s2, uint32_t rest)
+{
+    uint32_t sum = csum_copy(d1, s1, first, 0);
+    if (rest)
+        sum = csum_add_at(sum, csum_copy(d2, s2, rest, 0), first);
+    return sum;
+}
+
+uint32_t tcp_ring_read_csum(const struct tcp_ring *r, uint32_t off, uint8_t *dst, uint32_t n)
+{
+    if (n == 0)
+        return 0;
+    uint32_t first;
+    uint32_t pos = ring_pos(r, off, n, &first);
+    return copy_two_csum(dst, r->mem + pos, first, dst + first, r->mem, n - first);
+}
+
+int tcp_ring_place_csum(struct tcp_ring *r, const uint8_t *src, uint32_t n, uint32_t *sum)
+{
+    if (!r->mem || n > r->cap - r->len)
+        return -ENOSPC;
+    uint32_t first;
+    uint32_t pos = ring_pos(r, r->len, n, &first);
+    *sum = n ? copy_two_csum(r->mem + pos, src, first, r->mem, src + first, n - first) : 0;
+    r->placed_src = src;
+    r->placed_off = r->len;
+    r->placed_len = n;
+    return 0;
+}
+
+void tcp_ring_place_forget(struct tcp_ring *r)
+{
+    r->placed_src = NULL;
+    r->placed_len = 0;
+}
+
 void tcp_ring_consume(struct tcp_ring *r, uint32_t n)
 {
     if (n > r->len)
@@ -62,6 +115,7 @@ void tcp_ring_consume(struct tcp_ring *r, uint32_t n)
         return;
     r->head = (uint32_t)(((uint64_t)r->head + n) % r->cap);
     r->len -= n;
+    tcp_ring_place_forget(r);       /* its offset was relative to the old head */
 }
 
 void tcp_ring_free(struct tcp_ring *r)
