@@ -74,7 +74,16 @@ static long recv_oob(int fd, const struct iovec *iov, int iovcnt, int flags)
         return rc;
     void *buf = iovcnt > 0 ? iov[0].iov_base : NULL;
     size_t len = iovcnt > 0 ? iov[0].iov_len : 0;
-    long r = len > 0 && !buf ? -EFAULT : tcp_recv_urgent(so->conn, buf, len, (flags & MSG_PEEK) != 0);
+    long r;
+    if (len > 0 && !buf) {
+        /* As Linux: the errors about the urgent byte come first. */
+        char probe;
+        r = tcp_recv_urgent(so->conn, &probe, 1, true);
+        if (r > 0)
+            r = -EFAULT;
+    } else {
+        r = tcp_recv_urgent(so->conn, buf, len, (flags & MSG_PEEK) != 0);
+    }
     sock_leave(so, false);
     return r;
 }
