@@ -82,6 +82,40 @@ START_TEST(oob_round_trip_and_the_atmark_sequence)
 }
 END_TEST
 
+/* readv and MSG_WAITALL stop at the mark too: a read that returned data
+ * never crosses it. */
+START_TEST(readv_and_waitall_stop_at_the_mark)
+{
+    int c, s;
+    char a[3], b[16], buf[16];
+    sockenv_pair(&env, 7080, &c, &s, NULL);
+    send_all(c, "abc", 0);
+    send_all(c, "d", MSG_OOB);
+    send_all(c, "ef", 0);
+    wait_pri(s);
+    struct iovec v[2] = { { .iov_base = a, .iov_len = 3 }, { .iov_base = b, .iov_len = sizeof b } };
+    ck_assert_int_eq(tapir_readv(s, v, 2), 3);      /* the first buffer ends at the mark */
+    ck_assert_int_eq(memcmp(a, "abc", 3), 0);
+    ck_assert_int_eq(ioctl_int(s, SIOCATMARK), 1);
+    size_t got = 0;
+    while (got < 2) {
+        ssize_t n = tapir_read(s, buf + got, sizeof buf - got);
+        ck_assert_int_gt(n, 0);
+        got += (size_t)n;
+    }
+    ck_assert_int_eq(memcmp(buf, "ef", 2), 0);
+    /* MSG_WAITALL for more than lies before the mark: only that much. */
+    send_all(c, "gh", 0);
+    send_all(c, "i", MSG_OOB);
+    wait_pri(s);
+    send_all(c, "jk", 0);
+    ck_assert_int_eq(tapir_recv(s, buf, 5, MSG_WAITALL), 2);
+    ck_assert_int_eq(memcmp(buf, "gh", 2), 0);
+    tapir_close(c);
+    tapir_close(s);
+}
+END_TEST
+
 START_TEST(poll_reports_pollpri_only_when_asked)
 {
     int c, s;
@@ -330,6 +364,7 @@ int main(void)
     tcase_set_timeout(t, 30);
     tcase_add_test(t, oob_round_trip_and_the_atmark_sequence);
     tcase_add_test(t, poll_reports_pollpri_only_when_asked);
+    tcase_add_test(t, readv_and_waitall_stop_at_the_mark);
     tcase_add_test(t, oobinline_is_inherited_and_keeps_the_byte_in_the_stream);
     tcase_add_test(t, oob_errno_cases);
     tcase_add_test(t, oob_announced_not_arrived_gives_eagain);

@@ -254,6 +254,40 @@ START_TEST(zero_length_oob_send_marks_nothing)
 }
 END_TEST
 
+/* With TSO the device copies one header onto every wire segment, so one
+ * urgent pointer would be wrong for all but the first: urgent data goes
+ * out as separate segments. */
+static unsigned meta_frames, meta_gso_frames;
+static int count_meta(void *ctx, const uint8_t *f, size_t len, const struct tapir_frame_meta *m)
+{
+    (void)ctx;
+    (void)f;
+    (void)len;
+    meta_frames++;
+    if (m->gso_size)
+        meta_gso_frames++;
+    return 0;
+}
+
+START_TEST(urgent_data_is_not_sent_as_tso_frames)
+{
+    static uint8_t buf[4380];                       /* the initial window: 3 segments */
+    memset(buf, 't', sizeof buf);
+    ck_assert_int_eq(tapir_stack_set_output_meta(sc->s, count_meta, NULL,
+                                                 TAPIR_OFFLOAD_CSUM | TAPIR_OFFLOAD_TSO4), 0);
+    meta_frames = meta_gso_frames = 0;
+    ck_assert_int_eq(tcp_send_urgent(conn, buf, sizeof buf), (long)sizeof buf);
+    ck_assert_uint_eq(meta_gso_frames, 0);
+    ck_assert_uint_eq(meta_frames, 3);                  /* MSS-sized pieces */
+    /* Once acknowledged, ordinary data goes as a TSO frame again: the
+     * device can segment here, so the check above means something. */
+    peer_ack(seq0 + (uint32_t)sizeof buf);
+    meta_frames = meta_gso_frames = 0;
+    ck_assert_int_eq(tcp_send(conn, buf, sizeof buf), (long)sizeof buf);
+    ck_assert_uint_ge(meta_gso_frames, 1);
+}
+END_TEST
+
 /* ---- receiving ------------------------------------------------------------ */
 
 START_TEST(urgent_byte_is_taken_out_of_the_stream_and_reads_stop_at_the_mark)
@@ -400,6 +434,10 @@ START_TEST(invalid_urgent_pointers_are_ignored)
     ck_assert_uint_eq(tcp_events(conn) & TCP_EV_URGENT, 0);
     ck_assert_int_eq(read_str(buf, sizeof buf), 6);
     ck_assert_str_eq(buf, "abcdef");
+    /* A zero pointer on an out-of-order segment (it would name the byte
+     * before the segment, which has not arrived). */
+    peer_seg(sc->peer_nxt + 2, TCP_PSH | TCP_URG, 0, "xy");
+    ck_assert_int_eq(conn->urg_state, TCP_URG_NONE);
     /* A pointer at data already read. */
     peer_seg(sc->peer_nxt - 6, TCP_PSH | TCP_URG, 1, "abcdef");
     ck_assert_int_eq(conn->urg_state, TCP_URG_NONE);
@@ -415,6 +453,9 @@ START_TEST(duplicate_urg_segments_change_nothing)
     peer_seg(base, TCP_PSH | TCP_URG, 6, "ab");     /* announces the 6th byte */
     peer_seg(base, TCP_PSH | TCP_URG, 6, "ab");
     ck_assert_int_eq(conn->urg_state, TCP_URG_NOTYET);
+    ck_assert_uint_eq(conn->rcv_up, base + 6);
+    /* An older pointer (still ahead of the data) does not move RCV.UP back. */
+    peer_seg(base, TCP_PSH | TCP_URG, 4, "ab");
     ck_assert_uint_eq(conn->rcv_up, base + 6);
     peer_seg(base + 2, TCP_PSH | TCP_URG, 4, "cdef");
     sc->peer_nxt = base + 6;
@@ -470,6 +511,12 @@ START_TEST(outq_counts_unacknowledged_bytes)
     ck_assert_int_eq(tcp_outq(conn), 2);
     peer_ack(seq0 + 6);
     ck_assert_int_eq(tcp_outq(conn), 0);
+    /* Linux counts an unacknowledged FIN as one. */
+    ck_assert_int_eq(tcp_shutdown(conn, false, true), 0);
+    ck_assert_int_eq(tcp_outq(conn), 1);
+    peer_ack(seq0 + 7);
+    ck_assert_int_eq(conn->state, TAPIR_TCP_FIN_WAIT_2);
+    ck_assert_int_eq(tcp_outq(conn), 0);
 }
 END_TEST
 
@@ -486,6 +533,7 @@ int main(void)
     tcase_add_test(t, urgent_notice_goes_out_while_the_window_is_closed);
     tcase_add_test(t, zero_length_oob_send_marks_nothing);
     tcase_add_test(t, outq_counts_unacknowledged_bytes);
+    tcase_add_test(t, urgent_data_is_not_sent_as_tso_frames);
     suite_add_tcase(s, t);
     TCase *r = tcase_create("receive");
     tcase_add_checked_fixture(r, setup, teardown);
