@@ -73,10 +73,8 @@ void tcp_urg_input(struct tcp_conn *c, const struct tcp_seg *g)
     /* Step 6 applies in ESTABLISHED and the FIN-WAIT states; after the
      * peer's FIN (CLOSE-WAIT ...) "this should not occur": ignore. Nobody
      * reads an orphan's data either. */
-    if (c->state != TAPIR_TCP_ESTABLISHED && c->state != TAPIR_TCP_FIN_WAIT_1 &&
-        c->state != TAPIR_TCP_FIN_WAIT_2)
-        return;
-    if (c->fin_received || c->orphan)
+    if ((c->state != TAPIR_TCP_ESTABLISHED && c->state != TAPIR_TCP_FIN_WAIT_1 &&
+         c->state != TAPIR_TCP_FIN_WAIT_2) || c->orphan)
         return;
     /* A zero pointer names no byte (the BSDs ignore it too). */
     if (g->urp == 0)

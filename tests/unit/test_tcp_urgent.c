@@ -455,8 +455,9 @@ START_TEST(duplicate_urg_segments_change_nothing)
     ck_assert_int_eq(conn->urg_state, TCP_URG_NOTYET);
     ck_assert_uint_eq(conn->rcv_up, base + 6);
     /* An older pointer (still ahead of the data) does not move RCV.UP back. */
-    peer_seg(base, TCP_PSH | TCP_URG, 4, "ab");
+    peer_seg(base + 2, TCP_PSH | TCP_URG, 2, "c");
     ck_assert_uint_eq(conn->rcv_up, base + 6);
+    ck_assert_int_eq(conn->urg_state, TCP_URG_NOTYET);
     peer_seg(base + 2, TCP_PSH | TCP_URG, 4, "cdef");
     sc->peer_nxt = base + 6;
     ck_assert_int_eq(conn->urg_state, TCP_URG_HELD);
