@@ -33,8 +33,9 @@ tap_wait_for_line "$TAP_TMP/peer.out" '^(peer PASS|FAIL)' 10 "$PEER_PID" || true
 echo "--- kernel side"
 cat "$TAP_TMP/peer.out" "$TAP_TMP/peer.err"
 
-grep -qx 'peer PASS' "$TAP_TMP/peer.out" || fail "the kernel did not get tapir's urgent data right"
-[ "$rc" -eq 0 ] || fail "urgent_peer exited with $rc"
+! grep -q '^FAIL' "$TAP_TMP/peer.out" || fail "the kernel did not see tapir's urgent data as expected (kernel side above)"
+[ "$rc" -eq 0 ] || fail "urgent_peer (tapir side) exited with $rc"
+grep -qx 'peer PASS' "$TAP_TMP/peer.out" || fail "the kernel peer did not finish"
 for line in 'pollpri' 'read ghi' 'atmark 1' 'oob j' 'read kl'; do
     grep -qx "$line" "$TAP_TMP/tapir.out" || fail "tapir side: no line '$line'"
 done
