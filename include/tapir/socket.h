@@ -44,10 +44,22 @@
  * (ECONNABORTED; every later call but tapir_close gives ECONNABORTED too,
  * tapir_close frees the descriptor).
  *
+ * Urgent data (RFC 9293 3.8.5) as Linux: tapir_send(fd, buf, len, MSG_OOB)
+ * sends buf and marks its last byte urgent (the urgent pointer points after
+ * it). On the receiving side the urgent byte is taken out of the stream
+ * and held aside (one byte at a time; a newer urgent byte replaces an
+ * unread older one, which then reads as data), ordinary reads stop at the
+ * mark (tapir_ioctl SIOCATMARK tells when the reader is there), and
+ * tapir_recv(fd, &c, 1, MSG_OOB) (MSG_PEEK to leave it) returns it: EINVAL
+ * if there is none, it was read already (or read past) or SO_OOBINLINE is
+ * set, EAGAIN if announced but not yet arrived (it never waits), ENOTCONN
+ * on a listener. With SO_OOBINLINE the byte stays in the stream. tapir_poll
+ * reports POLLPRI while an urgent byte is held unread; there is no SIGURG.
+ *
  * Differences from Linux, all deliberate and small: only AF_INET
  * SOCK_STREAM (SOCK_DGRAM/SOCK_RAW give EPROTONOSUPPORT); SO_RCVBUF and
- * SO_SNDBUF are taken as given (Linux doubles them); no urgent data
- * (MSG_OOB gives EOPNOTSUPP); O_ASYNC/signal-driven I/O is not offered.
+ * SO_SNDBUF are taken as given (Linux doubles them); no SIGURG;
+ * O_ASYNC/signal-driven I/O is not offered.
  */
 #ifndef TAPIR_SOCKET_H
 #define TAPIR_SOCKET_H
@@ -55,6 +67,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -85,8 +98,9 @@ int tapir_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
 
 ssize_t tapir_read(int fd, void *buf, size_t count);
 ssize_t tapir_write(int fd, const void *buf, size_t count);
-/* flags: MSG_PEEK, MSG_DONTWAIT, MSG_WAITALL (recv); MSG_DONTWAIT,
- * MSG_NOSIGNAL, MSG_MORE (send; MSG_MORE is accepted and ignored). */
+/* flags: MSG_PEEK, MSG_DONTWAIT, MSG_WAITALL, MSG_OOB (recv); MSG_DONTWAIT,
+ * MSG_NOSIGNAL, MSG_MORE, MSG_OOB (send; MSG_MORE is accepted and
+ * ignored). See "Urgent data" above for MSG_OOB. */
 ssize_t tapir_recv(int fd, void *buf, size_t len, int flags);
 ssize_t tapir_send(int fd, const void *buf, size_t len, int flags);
 ssize_t tapir_readv(int fd, const struct iovec *iov, int iovcnt);
@@ -98,7 +112,8 @@ int tapir_close(int fd);
 int tapir_getsockname(int fd, struct sockaddr *addr, socklen_t *addrlen);
 int tapir_getpeername(int fd, struct sockaddr *addr, socklen_t *addrlen);
 /* SOL_SOCKET: SO_REUSEADDR, SO_KEEPALIVE, SO_RCVBUF, SO_SNDBUF, SO_LINGER,
- *   SO_RCVTIMEO, SO_SNDTIMEO; get only: SO_ERROR, SO_TYPE, SO_ACCEPTCONN,
+ *   SO_RCVTIMEO, SO_SNDTIMEO, SO_OOBINLINE (inherited by accepted
+ *   sockets); get only: SO_ERROR, SO_TYPE, SO_ACCEPTCONN,
  *   SO_DOMAIN, SO_PROTOCOL.
  * IPPROTO_TCP: TCP_NODELAY, TCP_MAXSEG (88..65535), TCP_KEEPIDLE (s),
  *   TCP_KEEPINTVL (s), TCP_KEEPCNT, TCP_CONGESTION ("cubic" (the default),
@@ -116,10 +131,20 @@ int tapir_setsockopt(int fd, int level, int optname, const void *optval, socklen
 int tapir_getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen);
 /* F_GETFL / F_SETFL (O_NONBLOCK), F_GETFD / F_SETFD (accepted, no effect). */
 int tapir_fcntl(int fd, int cmd, ...);
+/* ioctl(2) on a tapir socket; the argument is an int * for every request:
+ *   SIOCATMARK          1 if the next byte read is the urgent mark, else 0
+ *   FIONREAD (SIOCINQ)  bytes readable now, up to the urgent mark (0 at the
+ *                       mark, as Linux); EINVAL on a listener
+ *   TIOCOUTQ (SIOCOUTQ) bytes sent or queued and not yet acknowledged;
+ *                       EINVAL on a listener
+ *   FIONBIO             non-zero: non-blocking; zero: blocking
+ * Another request: ENOTTY. Unknown descriptor: EBADF. NULL argument: EFAULT. */
+int tapir_ioctl(int fd, unsigned long request, ...);
 
 /* poll(2) over tapir descriptors and ordinary kernel descriptors at once.
  * For tapir descriptors: POLLIN (data, EOF, error, or a connection to
- * accept), POLLOUT, POLLRDHUP (peer sent FIN), POLLHUP (both directions
+ * accept), POLLOUT, POLLPRI (an urgent byte waits for recv(MSG_OOB)),
+ * POLLRDHUP (peer sent FIN), POLLHUP (both directions
  * done, reset, or never connected), POLLERR (SO_ERROR pending), POLLNVAL
  * (unknown descriptor); POLLRDNORM/POLLWRNORM mirror POLLIN/POLLOUT. */
 int tapir_poll(struct pollfd *fds, nfds_t nfds, int timeout);

@@ -6,6 +6,7 @@
 
 #include "core/ipv4.h"
 #include "core/tcp_conn.h"
+#include "core/tcp_urgent.h"
 
 static inline uint32_t min_u32(uint32_t a, uint32_t b) { return a < b ? a : b; }
 
@@ -172,7 +173,7 @@ int tcp_listen_connect(struct tcp_conn *c, uint32_t ip, uint16_t port)
     return err;
 }
 
-long tcp_send(struct tcp_conn *c, const void *data, size_t len)
+static long send_queue(struct tcp_conn *c, const void *data, size_t len, bool urgent)
 {
     if (c->error)
         return tcp_take_error(c);
@@ -203,20 +204,37 @@ long tcp_send(struct tcp_conn *c, const void *data, size_t len)
         return -ENOMEM;
     tcp_ring_write(&c->sndbuf, c->sndbuf.len, data, n);
     c->sndbuf.len += n;
+    if (urgent)
+        tcp_urg_mark_sent(c);
     tcp_output(c);
     tcp_reap(c->s);
     return n;
+}
+
+long tcp_send(struct tcp_conn *c, const void *data, size_t len)
+{
+    return send_queue(c, data, len, false);
+}
+
+long tcp_send_urgent(struct tcp_conn *c, const void *data, size_t len)
+{
+    return send_queue(c, data, len, true);
 }
 
 long tcp_recv(struct tcp_conn *c, void *buf, size_t len, bool peek)
 {
     if (c->state == TAPIR_TCP_LISTEN)
         return -ENOTCONN;
-    if (c->rcvbuf.len > 0 && len > 0) {
-        uint32_t n = min_u32(c->rcvbuf.len, len > UINT32_MAX ? UINT32_MAX : (uint32_t)len);
-        tcp_ring_read(&c->rcvbuf, 0, buf, n);
+    uint32_t avail = c->rcvbuf.len, skip = 0;
+    if (c->urg_state != TCP_URG_NONE && len > 0)
+        avail = tcp_urg_read_window(c, peek, &skip);    /* stops at the urgent mark */
+    if (avail > 0 && len > 0) {
+        uint32_t n = min_u32(avail, len > UINT32_MAX ? UINT32_MAX : (uint32_t)len);
+        tcp_ring_read(&c->rcvbuf, skip, buf, n);
         if (!peek) {
             tcp_ring_consume(&c->rcvbuf, n);
+            if (c->urg_state != TCP_URG_NONE)
+                tcp_urg_after_read(c);
             if (c->rcvbuf.len == 0)
                 tcp_ring_idle_check(c);
             /* Reading opened the window: tell the peer if it moved enough
@@ -350,8 +368,9 @@ unsigned tcp_events(const struct tcp_conn *c)
         return c->accq_len ? TCP_EV_ACCEPTABLE : 0;
     if (c->error)
         ev |= TCP_EV_ERROR | TCP_EV_READABLE;
-    if (c->rcvbuf.len > 0 || c->fin_received || c->rd_shut)
+    if (tcp_urg_stream_len(c) > 0 || c->fin_received || c->rd_shut)
         ev |= TCP_EV_READABLE;
+    ev |= tcp_urg_events(c);
     if (c->fin_received)
         ev |= TCP_EV_RDHUP;
     if (c->ever_established)

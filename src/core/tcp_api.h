@@ -31,6 +31,7 @@ enum {
     TCP_EV_RDHUP      = 1u << 4,  /* peer sent FIN */
     TCP_EV_HUP        = 1u << 5,  /* both directions finished, or reset */
     TCP_EV_ERROR      = 1u << 6,  /* an error is pending (tcp_take_error) */
+    TCP_EV_URGENT     = 1u << 7,  /* an urgent byte is held, unread (POLLPRI) */
 };
 
 /* Called (from inside input/poll/API calls) whenever a connection's readiness
@@ -66,6 +67,28 @@ long tcp_send(struct tcp_conn *c, const void *data, size_t len);
 /* Take up to len bytes (peek leaves them): the count, 0 at EOF, -EAGAIN,
  * -ENOTCONN, or a pending error (-ECONNRESET, -ETIMEDOUT ...). */
 long tcp_recv(struct tcp_conn *c, void *buf, size_t len, bool peek);
+
+/* Urgent data (RFC 9293 3.8.5; tcp_urgent.h has the model), Linux's
+ * semantics. tcp_send_urgent: tcp_send, then SND.UP is set after the last
+ * byte queued (send(MSG_OOB); len 0 queues and marks nothing).
+ * tcp_recv_urgent (recv(MSG_OOB), never blocks): 1 and the urgent byte
+ * (peek leaves it), 0 if len is 0; -EINVAL if there is none, it was read
+ * already or SO_OOBINLINE is on; -EAGAIN if announced but not arrived;
+ * -ENOTCONN on a listener. Ordinary reads (tcp_recv) stop at the mark
+ * and, without SO_OOBINLINE, step over the urgent byte. */
+long tcp_send_urgent(struct tcp_conn *c, const void *data, size_t len);
+long tcp_recv_urgent(struct tcp_conn *c, void *buf, size_t len, bool peek);
+/* SO_OOBINLINE. */
+void tcp_set_oobinline(struct tcp_conn *c, bool on);
+bool tcp_get_oobinline(const struct tcp_conn *c);
+/* SIOCATMARK: the next byte read is the urgent mark. */
+bool tcp_at_mark(const struct tcp_conn *c);
+/* SIOCINQ/FIONREAD: bytes readable up to the mark (Linux's tcp_inq);
+ * -EINVAL on a listener. */
+long tcp_inq(const struct tcp_conn *c);
+/* SIOCOUTQ/TIOCOUTQ: bytes queued and not yet acknowledged (an unacked FIN
+ * counts one, as Linux); -EINVAL on a listener. */
+long tcp_outq(const struct tcp_conn *c);
 /* shutdown(2): rd stops reading, wr sends FIN once queued data is out. -ENOTCONN. */
 int tcp_shutdown(struct tcp_conn *c, bool rd, bool wr);
 /* The owner lets go: graceful close (RFC 9293 3.10.4); if unread data

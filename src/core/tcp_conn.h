@@ -234,6 +234,18 @@ struct tcp_conn {
     tapir_time_t unacked_since;
     tapir_time_t probe_since;
     uint8_t syn_retries;
+
+    /* Urgent data (RFC 9293 3.8.5; tcp_urgent.c, contract in tcp_urgent.h).
+     * snd_up: SND.UP, meaningful while snd_urg (urgent mode) and
+     * SND.UNA is before it. rcv_up: RCV.UP, the sequence number after the
+     * peer's urgent byte; urg_state (enum tcp_urg_state) what we know of
+     * that byte, urg_byte its value once it arrived. oob_inline:
+     * SO_OOBINLINE, the byte stays in the stream. */
+    bool snd_urg;
+    bool oob_inline;
+    uint8_t urg_state;
+    uint8_t urg_byte;
+    uint32_t snd_up, rcv_up;
 };
 
 struct tcp_state {

@@ -8,6 +8,7 @@
 #include "core/checksum.h"
 #include "core/ipv4.h"
 #include "core/tcp_conn.h"
+#include "core/tcp_urgent.h"
 
 static inline uint32_t min_u32(uint32_t a, uint32_t b) { return a < b ? a : b; }
 
@@ -652,10 +653,15 @@ static void rcv_synchronized(struct tcp_conn *c, const struct tcp_seg *g0)
         break;
     }
 
+    /* Step 6: URG (tcp_urgent.c), before the text is queued. */
+    if (g->flags & TCP_URG)
+        tcp_urg_input(c, g);
     /* Steps 7 and 8: text and FIN. */
     rcv_text_and_fin(c, seq, data, dlen, fin);
     if (c->freed || c->state == TAPIR_TCP_CLOSED)
         return;
+    if (c->urg_state == TCP_URG_NOTYET)
+        tcp_urg_check_arrival(c);
     if (c->state == TAPIR_TCP_FIN_WAIT_1 && our_fin_acked(c)) {
         tcp_set_state(c, TAPIR_TCP_FIN_WAIT_2, "rcv ACK of FIN");
         if (c->orphan) {

@@ -9,6 +9,7 @@
 #include "core/checksum.h"
 #include "core/ipv4.h"
 #include "core/tcp_conn.h"
+#include "core/tcp_urgent.h"
 #include "core/wire.h"
 
 static inline uint32_t min_u32(uint32_t a, uint32_t b) { return a < b ? a : b; }
@@ -204,6 +205,8 @@ int tcp_send_segment(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t l
         }
     }
     tcp_ts_fill(c, &g, syn);
+    if (c->snd_urg && !syn)
+        tcp_urg_fill(c, &g);                /* RFC 9293 3.8.5: URG and SEG.UP */
     /* More than one segment's payload: a TSO frame (send_data makes these
      * only when the output offers TSO); each wire segment carries mss_pay. */
     uint32_t mss_pay = tcp_seg_payload_max(c);
@@ -325,7 +328,7 @@ static bool send_data(struct tcp_conn *c, bool recovery, uint32_t allowance, boo
         }
         uint32_t mss_pay = tcp_seg_payload_max(c);
         uint32_t seg_max = mss_pay;
-        if (!recovery && stack_tso_ok(c->s)) {
+        if (!recovery && stack_tso_ok(c->s) && !tcp_urg_mode(c)) {
             /* TSO: up to a 64 KiB datagram of whole segments (the header,
              * at most 60 bytes, rides on each). */
             uint32_t whole = (65535u - IPV4_HDR_LEN - TCP_MAX_HDR_LEN) / mss_pay;
@@ -345,7 +348,8 @@ static bool send_data(struct tcp_conn *c, bool recovery, uint32_t allowance, boo
         if (len == 0 && avail > 0)
             break;                          /* FIN must follow the data, which waits */
         if (len > 0 && len < mss_pay && !retrans && len < limit) {
-            bool quiet = c->nodelay || inflight == 0;   /* Nagle (RFC 896) */
+            /* Nagle (RFC 896); urgent data is not held back (as Linux). */
+            bool quiet = c->nodelay || inflight == 0 || tcp_urg_mode(c);
             bool ok = (len == avail && quiet) ||
                       (c->max_sndwnd > 0 && len >= c->max_sndwnd / 2 && quiet);
             if (!ok)

@@ -60,6 +60,7 @@ struct sock_opts {
     uint64_t rcvtimeo_us, sndtimeo_us;       /* 0: wait forever */
     uint32_t user_timeout_ms;      /* TCP_USER_TIMEOUT; 0: the stack's retry counts */
     uint8_t syncnt;                /* TCP_SYNCNT; 0: cfg.tcp_syn_retries */
+    bool oobinline;                /* SO_OOBINLINE */
 };
 
 /* A connection the listener took from the core at once (see sock_notify):

@@ -59,10 +59,33 @@ static long recv_into(struct tsock *so, const struct iovec *iov, int iovcnt,
         if (n < 0)
             return got > 0 ? got : n;
         got += n;
-        if ((size_t)n < len)
-            break;
+        if ((size_t)n < len || tcp_at_mark(so->conn))
+            break;              /* a read that returned data stops at the urgent mark */
     }
     return got;
+}
+
+/* recv(MSG_OOB): the urgent byte, never waiting (as Linux). */
+static long recv_oob(int fd, const struct iovec *iov, int iovcnt, int flags)
+{
+    struct tsock *so;
+    int rc = sock_enter(fd, &so);
+    if (rc < 0)
+        return rc;
+    void *buf = iovcnt > 0 ? iov[0].iov_base : NULL;
+    size_t len = iovcnt > 0 ? iov[0].iov_len : 0;
+    long r;
+    if (len > 0 && !buf) {
+        /* As Linux: the errors about the urgent byte come first. */
+        char probe;
+        r = tcp_recv_urgent(so->conn, &probe, 1, true);
+        if (r > 0)
+            r = -EFAULT;
+    } else {
+        r = tcp_recv_urgent(so->conn, buf, len, (flags & MSG_PEEK) != 0);
+    }
+    sock_leave(so, false);
+    return r;
 }
 
 static long do_recv(int fd, const struct iovec *iov, int iovcnt, int flags)
@@ -72,7 +95,7 @@ static long do_recv(int fd, const struct iovec *iov, int iovcnt, int flags)
     if (rc < 0)
         return rc;
     if (flags & MSG_OOB)
-        return -EOPNOTSUPP;    /* no urgent data */
+        return recv_oob(fd, iov, iovcnt, flags);
     struct tsock *so;
     rc = sock_enter(fd, &so);
     if (rc < 0)
@@ -95,7 +118,7 @@ static long do_recv(int fd, const struct iovec *iov, int iovcnt, int flags)
         long n = recv_into(so, iov, iovcnt, (size_t)done, peek);
         if (n > 0) {
             done += n;
-            if (!waitall || (size_t)done == total) {
+            if (!waitall || (size_t)done == total || tcp_at_mark(so->conn)) {
                 r = done;
                 break;
             }
@@ -119,7 +142,7 @@ out:
 
 /* Queue iov (runtime lock held) after the first `skip` bytes: the count
  * queued, or -errno (-EAGAIN: no room). */
-static long send_from(struct tsock *so, const struct iovec *iov, int iovcnt, size_t skip)
+static long send_from(struct tsock *so, const struct iovec *iov, int iovcnt, size_t skip, bool urgent)
 {
     long sent = 0;
     for (int i = 0; i < iovcnt; i++) {
@@ -127,7 +150,7 @@ static long send_from(struct tsock *so, const struct iovec *iov, int iovcnt, siz
         size_t len;
         if (!iov_rest(&iov[i], &skip, &base, &len))
             continue;
-        long n = tcp_send(so->conn, base, len);
+        long n = urgent ? tcp_send_urgent(so->conn, base, len) : tcp_send(so->conn, base, len);
         if (n < 0)
             return sent > 0 ? sent : n;
         sent += n;
@@ -143,8 +166,6 @@ static long do_send(int fd, const struct iovec *iov, int iovcnt, int flags)
     int rc = check_iov(iov, iovcnt, &total);
     if (rc < 0)
         return rc;
-    if (flags & MSG_OOB)
-        return -EOPNOTSUPP;
     struct tsock *so;
     rc = sock_enter(fd, &so);
     if (rc < 0)
@@ -158,7 +179,7 @@ static long do_send(int fd, const struct iovec *iov, int iovcnt, int flags)
         goto out;
     }
     for (;;) {
-        long n = send_from(so, iov, iovcnt, (size_t)done);
+        long n = send_from(so, iov, iovcnt, (size_t)done, (flags & MSG_OOB) != 0);
         if (n == -ENOTCONN)
             n = -EPIPE;          /* Linux: not connected (yet or any more) */
         if (n >= 0) {

@@ -23,6 +23,7 @@ void sock_opts_apply(struct tcp_conn *c, const struct sock_opts *o)
         tcp_set_user_timeout(c, TAPIR_MSEC(o->user_timeout_ms));
     if (o->syncnt)
         tcp_set_syn_retries(c, o->syncnt);
+    tcp_set_oobinline(c, o->oobinline);
 }
 
 static int get_int(const void *optval, socklen_t optlen, int *out)
@@ -89,6 +90,7 @@ static int set_socket_level(struct tsock *so, int optname, const void *optval, s
     case SO_KEEPALIVE:
     case SO_RCVBUF:
     case SO_SNDBUF:
+    case SO_OOBINLINE:
         break;
     default:
         return -ENOPROTOOPT;   /* includes the read-only SO_ERROR, SO_TYPE ... */
@@ -102,6 +104,10 @@ static int set_socket_level(struct tsock *so, int optname, const void *optval, s
     case SO_KEEPALIVE:
         o->keepalive = v != 0;
         return tcp_set_keepalive(c, o->keepalive);
+    case SO_OOBINLINE:
+        o->oobinline = v != 0;
+        tcp_set_oobinline(c, o->oobinline);
+        return 0;
     case SO_RCVBUF:
     case SO_SNDBUF: {
         /* Linux clamps rather than refuses, and never fails: a floor of a
@@ -251,6 +257,7 @@ static int get_socket_level(struct tsock *so, int optname, void *optval, socklen
     switch (optname) {
     case SO_REUSEADDR: return put_int(optval, optlen, o->reuseaddr);
     case SO_KEEPALIVE: return put_int(optval, optlen, o->keepalive);
+    case SO_OOBINLINE: return put_int(optval, optlen, o->oobinline);
     case SO_RCVBUF: return put_int(optval, optlen, (int)(o->rcvbuf ? o->rcvbuf : cfg->tcp_rcvbuf));
     case SO_SNDBUF: return put_int(optval, optlen, (int)(o->sndbuf ? o->sndbuf : cfg->tcp_sndbuf));
     case SO_LINGER: return put_val(optval, optlen, &o->linger, sizeof o->linger);

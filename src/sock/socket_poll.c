@@ -49,6 +49,8 @@ static short sock_revents(struct tsock *so, short events)
             r |= POLLHUP;
         if (ev & TCP_EV_ERROR)
             r |= POLLERR;
+        if (ev & TCP_EV_URGENT)
+            r |= POLLPRI;       /* an urgent byte is held (MUST-32's report) */
         /* A socket that is not connected (never was, or is finished) polls
          * as writable and hung up, as on Linux, so a failed non-blocking
          * connect wakes a POLLOUT waiter. */
