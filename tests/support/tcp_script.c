@@ -136,6 +136,59 @@ void tcp_script_send(struct tcp_script *sc, uint8_t flags, uint32_t seq, uint32_
                           mss ? opt : NULL, mss ? 4 : 0, data, len);
 }
 
+void tcp_script_finish(struct tcp_script **sc, struct tcp_conn **c)
+{
+    if (c && *c) {
+        tcp_abort(*c);
+        *c = NULL;
+    }
+    if (*sc) {
+        tcp_script_advance(*sc, TAPIR_SEC(1800));
+        tcp_script_flush(*sc);
+        tcp_script_free_checked(*sc);
+        *sc = NULL;
+    }
+}
+
+size_t tcp_script_sack_option(uint8_t *o, uint32_t base, uint8_t n, const struct tcp_script_block *b)
+{
+    ck_assert_uint_le(n, 4);
+    if (n == 0)
+        return 0;
+    size_t len = 0;
+    o[len++] = TCP_OPT_NOP;
+    o[len++] = TCP_OPT_NOP;
+    o[len++] = TCP_OPT_SACK;
+    o[len++] = (uint8_t)(2 + 8 * n);
+    for (uint8_t i = 0; i < n; i++) {
+        put_be32(o + len, base + b[i].start);
+        put_be32(o + len + 4, base + b[i].end);
+        len += 8;
+    }
+    return len;
+}
+
+void tcp_script_transfer_acked(struct tcp_script *sc, struct tcp_conn *c, const uint8_t *data,
+                               uint32_t bytes, tapir_time_t rtt)
+{
+    ck_assert_int_eq(tcp_send(c, data, bytes), (long)bytes);
+    uint32_t end = sc->our_nxt + bytes;
+    uint32_t acks[64];
+    for (int round = 0; round < 32 && sc->our_nxt != end; round++) {
+        size_t n = 0;
+        struct tcp_script_out o;
+        while (n < 64 && tcp_script_next(sc, &o))
+            acks[n++] = o.seg.seq + o.seg.len;
+        tcp_script_advance(sc, rtt);
+        for (size_t i = 0; i < n; i++) {
+            tcp_script_send(sc, TCP_ACK, sc->peer_nxt, acks[i], 0, NULL, 0);
+            sc->our_nxt = acks[i];
+        }
+    }
+    ck_assert_uint_eq(sc->our_nxt, end);
+    tcp_script_flush(sc);
+}
+
 bool tcp_script_next(struct tcp_script *sc, struct tcp_script_out *out)
 {
     if (sc->out_len == 0)

@@ -63,6 +63,10 @@ extern unsigned long tcp_script_arcs[TAPIR_TCP__STATE_COUNT][TAPIR_TCP__STATE_CO
 struct tcp_script *tcp_script_new(void (*tweak)(struct tapir_config *cfg));
 /* Asserts that no connection and no packet buffer is left, then frees. */
 void tcp_script_free_checked(struct tcp_script *sc);
+/* The end of a test: aborts *c (if c and *c), lets every timer run out
+ * (TIME_WAIT, an orphan FIN_WAIT_2, every retry), then frees *sc as
+ * tcp_script_free_checked() does; NULLs both. */
+void tcp_script_finish(struct tcp_script **sc, struct tcp_conn **c);
 /* Frees without checks (after a failure or for leak-tolerant tests). */
 void tcp_script_free(struct tcp_script *sc);
 
@@ -74,6 +78,19 @@ void tcp_script_inject_raw(struct tcp_script *sc, uint16_t sport, uint16_t dport
 /* Inject with the default ports and window; mss 0 means no option. */
 void tcp_script_send(struct tcp_script *sc, uint8_t flags, uint32_t seq, uint32_t ack,
                      uint16_t mss, const void *data, size_t len);
+/* A SACK block [start, end), as offsets from a base sequence number. */
+struct tcp_script_block {
+    uint32_t start, end;
+};
+/* Options NOP NOP SACK with n (<= 4) blocks at base + b[i] into o (room for
+ * 36 bytes); returns their length, 0 when n is 0. */
+size_t tcp_script_sack_option(uint8_t *o, uint32_t base, uint8_t n, const struct tcp_script_block *b);
+/* Queue `bytes` of data on c, then let the peer acknowledge every segment
+ * one `rtt` after it left (pure ACKs), until all of it is acknowledged: slow
+ * start opens cwnd. Asserts that it takes at most 32 round trips; leaves
+ * our_nxt at the end and nothing pending. */
+void tcp_script_transfer_acked(struct tcp_script *sc, struct tcp_conn *c, const uint8_t *data,
+                               uint32_t bytes, tapir_time_t rtt);
 /* Inject raw bytes as the payload of an IPv4 packet (for malformed headers). */
 void tcp_script_inject_ip_payload(struct tcp_script *sc, const uint8_t *tcp, size_t len);
 

@@ -213,20 +213,27 @@ START_TEST(oob_errno_cases)
 }
 END_TEST
 
+/* A connection whose receiver (s, accepted from l on stack b) has a
+ * 2048-byte receive buffer, so a few KiB sent fill its window. */
+static void pair_with_small_window(uint16_t port, int *c, int *s, int *l)
+{
+    int rcv = 2048;
+    *l = sockenv_listen(env.b, port);
+    ck_assert_int_eq(tapir_setsockopt(*l, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv), 0);
+    *c = tapir_socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = sockenv_addr("10.0.0.3", port);
+    ck_assert_int_eq(tapir_connect(*c, (struct sockaddr *)&a, sizeof a), 0);
+    *s = tapir_accept(*l, NULL, NULL);
+    ck_assert_int_ge(*s, 0);
+}
+
 /* The receiver's window is full, so the urgent byte cannot come yet; the
  * sender's zero-window probes carry the urgent pointer, so the receiver
  * knows urgent data is coming: EAGAIN (not EINVAL) until it arrives. */
 START_TEST(oob_announced_not_arrived_gives_eagain)
 {
     int c, s, l;
-    int rcv = 2048;
-    l = sockenv_listen(env.b, 7040);
-    ck_assert_int_eq(tapir_setsockopt(l, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv), 0);
-    c = tapir_socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = sockenv_addr("10.0.0.3", 7040);
-    ck_assert_int_eq(tapir_connect(c, (struct sockaddr *)&a, sizeof a), 0);
-    s = tapir_accept(l, NULL, NULL);
-    ck_assert_int_ge(s, 0);
+    pair_with_small_window(7040, &c, &s, &l);
     static char fill[8192];
     memset(fill, 'f', sizeof fill);
     ck_assert_int_eq(tapir_send(c, fill, sizeof fill, MSG_DONTWAIT), (ssize_t)sizeof fill);
@@ -297,14 +304,7 @@ END_TEST
 START_TEST(ioctl_tiocoutq_counts_unacknowledged_bytes)
 {
     int c, s, l;
-    int rcv = 2048;
-    l = sockenv_listen(env.b, 7060);
-    ck_assert_int_eq(tapir_setsockopt(l, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv), 0);
-    c = tapir_socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = sockenv_addr("10.0.0.3", 7060);
-    ck_assert_int_eq(tapir_connect(c, (struct sockaddr *)&a, sizeof a), 0);
-    s = tapir_accept(l, NULL, NULL);
-    ck_assert_int_ge(s, 0);
+    pair_with_small_window(7060, &c, &s, &l);
     static char fill[10000];
     memset(fill, 'q', sizeof fill);
     ck_assert_int_eq(tapir_send(c, fill, sizeof fill, MSG_DONTWAIT), (ssize_t)sizeof fill);

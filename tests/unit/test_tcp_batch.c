@@ -40,12 +40,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    if (conn)
-        tcp_abort(conn);
-    conn = NULL;
-    tcp_script_advance(sc, TAPIR_SEC(1800));
-    tcp_script_flush(sc);
-    tcp_script_free_checked(sc);
+    tcp_script_finish(&sc, &conn);
 }
 
 /* The peer's segment number k (SEG bytes of data). */

@@ -52,12 +52,7 @@ static void setup_default(void) { open_with(NULL, 1460, 65535); }
 
 static void teardown(void)
 {
-    if (conn)
-        tcp_abort(conn);
-    conn = NULL;
-    tcp_script_advance(sc, TAPIR_SEC(1800));
-    tcp_script_flush(sc);
-    tcp_script_free_checked(sc);
+    tcp_script_finish(&sc, &conn);
 }
 
 /* Peer acknowledges everything we sent so far. */

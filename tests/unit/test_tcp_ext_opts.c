@@ -109,15 +109,7 @@ static void expect_data(uint32_t seq, uint32_t ack, struct tcp_script_out *o)
 
 static void teardown(void)
 {
-    if (conn)
-        tcp_abort(conn);
-    conn = NULL;
-    if (sc) {
-        tcp_script_advance(sc, TAPIR_SEC(1800));
-        tcp_script_flush(sc);
-        tcp_script_free_checked(sc);
-    }
-    sc = NULL;
+    tcp_script_finish(&sc, &conn);
 }
 
 static void no_ts(struct tapir_config *cfg) { cfg->tcp_timestamps = false; }

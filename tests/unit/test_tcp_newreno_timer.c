@@ -60,28 +60,6 @@ static void peer_ack(uint32_t ack)
     tcp_script_send(sc, TCP_ACK, sc->peer_nxt, ack, 0, NULL, 0);
 }
 
-/* Send bytes and let the peer acknowledge every segment one round trip
- * after it left, until all is acknowledged: slow start opens cwnd. */
-static void transfer_without_loss(uint32_t offset, uint32_t bytes)
-{
-    ck_assert_int_eq(tcp_send(conn, pattern + offset, bytes), (long)bytes);
-    uint32_t end = sc->our_nxt + bytes;
-    uint32_t acks[64];
-    for (int round = 0; round < 32 && sc->our_nxt != end; round++) {
-        size_t n = 0;
-        struct tcp_script_out o;
-        while (tcp_script_next(sc, &o) && n < 64)
-            acks[n++] = o.seg.seq + o.seg.len;
-        tcp_script_advance(sc, STEP);
-        for (size_t i = 0; i < n; i++) {
-            peer_ack(acks[i]);
-            sc->our_nxt = acks[i];
-        }
-    }
-    ck_assert_uint_eq(sc->our_nxt, end);
-    tcp_script_flush(sc);
-}
-
 static void expect_resend(uint32_t seq, struct tcp_script_out *o)
 {
     tcp_script_expect(sc, TCP_ACK, seq, sc->peer_nxt, o);
@@ -92,7 +70,7 @@ START_TEST(only_the_first_partial_ack_restarts_the_retransmission_timer)
 {
     algorithm = algorithms[_i];
     open_connection();
-    transfer_without_loss(0, 24 * MSS);
+    tcp_script_transfer_acked(sc, conn, pattern, 24 * MSS, STEP);
     struct tapir_tcp_info info;
     tcp_get_info(conn, &info);
     ck_assert_uint_ge(info.cwnd, FLIGHT_SEGS * MSS);   /* the peer's window limits the flight */
@@ -191,11 +169,7 @@ START_TEST(only_the_first_partial_ack_restarts_the_retransmission_timer)
     ck_assert_uint_eq(sc->s->stats.tcp_rto_expired, 1);
     tcp_script_flush(sc);
 
-    tcp_abort(conn);
-    conn = NULL;
-    tcp_script_advance(sc, TAPIR_SEC(1800));
-    tcp_script_flush(sc);
-    tcp_script_free_checked(sc);
+    tcp_script_finish(&sc, &conn);
 }
 END_TEST
 
@@ -205,7 +179,7 @@ START_TEST(the_full_ack_ending_recovery_restarts_the_timer)
 {
     algorithm = "newreno";
     open_connection();
-    transfer_without_loss(0, 24 * MSS);
+    tcp_script_transfer_acked(sc, conn, pattern, 24 * MSS, STEP);
     uint32_t base = sc->our_nxt;
     ck_assert_int_eq(tcp_send(conn, pattern + 24 * MSS, FLIGHT_SEGS * MSS), (long)(FLIGHT_SEGS * MSS));
     tcp_script_flush(sc);
@@ -230,11 +204,7 @@ START_TEST(the_full_ack_ending_recovery_restarts_the_timer)
     ck_assert_uint_gt(conn->rto_at, first);
 
     tcp_script_flush(sc);
-    tcp_abort(conn);
-    conn = NULL;
-    tcp_script_advance(sc, TAPIR_SEC(1800));
-    tcp_script_flush(sc);
-    tcp_script_free_checked(sc);
+    tcp_script_finish(&sc, &conn);
 }
 END_TEST
 

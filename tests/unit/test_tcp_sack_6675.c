@@ -40,11 +40,6 @@ static uint8_t pattern[64 * 1024];
 static uint32_t base;                   /* first byte of the window under test */
 static bool peer_sack = true;           /* the peer's SYN offers SACK-permitted */
 
-/* A SACK block as offsets from base. */
-struct block {
-    uint32_t start, end;
-};
-
 static void tweak(struct tapir_config *cfg)
 {
     snprintf(cfg->tcp_congestion, sizeof cfg->tcp_congestion, "newreno");
@@ -54,27 +49,15 @@ static void tweak(struct tapir_config *cfg)
 
 /* A segment from the peer: payload [off, off + len) of the peer's stream
  * (offsets from PEER_ISS + 1) and n SACK blocks (offsets from base). */
-static void peer_segment(uint32_t ack, uint8_t n, const struct block *b, uint32_t off, uint32_t len)
+static void peer_segment(uint32_t ack, uint8_t n, const struct tcp_script_block *b, uint32_t off, uint32_t len)
 {
-    uint8_t o[40];
-    size_t olen = 0;
-    ck_assert_uint_le(n, 4);
-    if (n) {
-        o[olen++] = TCP_OPT_NOP;
-        o[olen++] = TCP_OPT_NOP;
-        o[olen++] = TCP_OPT_SACK;
-        o[olen++] = (uint8_t)(2 + 8 * n);
-        for (uint8_t i = 0; i < n; i++) {
-            put_be32(o + olen, base + b[i].start);
-            put_be32(o + olen + 4, base + b[i].end);
-            olen += 8;
-        }
-    }
+    uint8_t o[36];
+    size_t olen = tcp_script_sack_option(o, base, n, b);
     tcp_script_inject_raw(sc, sc->peer_port, sc->local_port, PEER_ISS + 1 + off, ack, TCP_ACK, sc->peer_wnd, o,
                           olen, len ? pattern + off : NULL, len);
 }
 
-static void peer_ack(uint32_t ack, uint8_t n, const struct block *b)
+static void peer_ack(uint32_t ack, uint8_t n, const struct tcp_script_block *b)
 {
     peer_segment(ack, n, b, sc->peer_nxt - PEER_ISS - 1, 0);
 }
@@ -104,28 +87,6 @@ static void open_connection(void)
     ck_assert(conn->sack_ok == peer_sack && !conn->ts_ok);
 }
 
-/* Send bytes and let the peer acknowledge every segment one round trip
- * after it left: slow start opens cwnd to the peer's window. */
-static void transfer_without_loss(uint32_t bytes)
-{
-    ck_assert_int_eq(tcp_send(conn, pattern, bytes), (long)bytes);
-    uint32_t end = sc->our_nxt + bytes;
-    uint32_t acks[64];
-    for (int round = 0; round < 32 && sc->our_nxt != end; round++) {
-        size_t n = 0;
-        struct tcp_script_out o;
-        while (tcp_script_next(sc, &o) && n < 64)
-            acks[n++] = o.seg.seq + o.seg.len;
-        tcp_script_advance(sc, STEP);
-        for (size_t i = 0; i < n; i++) {
-            peer_ack(acks[i], 0, NULL);
-            sc->our_nxt = acks[i];
-        }
-    }
-    ck_assert_uint_eq(sc->our_nxt, end);
-    tcp_script_flush(sc);
-}
-
 /* The next segment must be [base + off, base + off + MSS) of the window. */
 static void expect_segment(uint32_t off)
 {
@@ -141,7 +102,7 @@ static void expect_segment(uint32_t off)
 static void send_window(void)
 {
     open_connection();
-    transfer_without_loss(WARMUP);
+    tcp_script_transfer_acked(sc, conn, pattern, WARMUP, STEP);
     struct tapir_tcp_info info;
     tcp_get_info(conn, &info);
     ck_assert_uint_ge(info.cwnd, WINDOW_SEGS * MSS);
@@ -155,15 +116,7 @@ static void send_window(void)
 
 static void teardown(void)
 {
-    if (conn)
-        tcp_abort(conn);
-    conn = NULL;
-    if (sc) {
-        tcp_script_advance(sc, TAPIR_SEC(1800));
-        tcp_script_flush(sc);
-        tcp_script_free_checked(sc);
-    }
-    sc = NULL;
+    tcp_script_finish(&sc, &conn);
     peer_sack = true;
 }
 
@@ -179,16 +132,16 @@ static void teardown(void)
 START_TEST(a_cumulative_ack_with_new_sack_information_is_dupack_one)
 {
     send_window();
-    peer_ack(base + 1000, 1, (const struct block[]){{2000, 2600}});
+    peer_ack(base + 1000, 1, (const struct tcp_script_block[]){{2000, 2600}});
     ck_assert_uint_eq(conn->snd_una, base + 1000);
     ck_assert_msg(conn->dupacks == 1, "an ACK that advanced snd_una and SACKed new data left DupAcks at %u",
                   conn->dupacks);
     tcp_script_expect_none(sc);
-    peer_ack(base + 1000, 1, (const struct block[]){{2000, 3200}});
+    peer_ack(base + 1000, 1, (const struct tcp_script_block[]){{2000, 3200}});
     ck_assert_uint_eq(conn->dupacks, 2);
     ck_assert(!conn->in_recovery);
     tcp_script_expect_none(sc);
-    peer_ack(base + 1000, 1, (const struct block[]){{2000, 3800}});
+    peer_ack(base + 1000, 1, (const struct tcp_script_block[]){{2000, 3800}});
     ck_assert(!tcp_sack_is_lost(conn, base + 1000));        /* only DupAcks decide */
     ck_assert_msg(conn->in_recovery, "no recovery on the third DupAck");
     ck_assert_uint_eq(sc->s->stats.tcp_sack_recoveries, 1);
@@ -211,14 +164,14 @@ END_TEST
 START_TEST(a_cumulative_ack_without_new_sack_information_resets_dupacks)
 {
     send_window();
-    peer_ack(base, 1, (const struct block[]){{1000, 1500}});
-    peer_ack(base, 1, (const struct block[]){{1000, 2000}});
+    peer_ack(base, 1, (const struct tcp_script_block[]){{1000, 1500}});
+    peer_ack(base, 1, (const struct tcp_script_block[]){{1000, 2000}});
     ck_assert_uint_eq(conn->dupacks, 2);
-    peer_ack(base + 500, 1, (const struct block[]){{1000, 2000}});
+    peer_ack(base + 500, 1, (const struct tcp_script_block[]){{1000, 2000}});
     ck_assert_uint_eq(conn->snd_una, base + 500);
     ck_assert_msg(conn->dupacks == 0, "a cumulative ACK without new SACK information left DupAcks at %u",
                   conn->dupacks);
-    peer_ack(base + 500, 1, (const struct block[]){{1000, 2500}});
+    peer_ack(base + 500, 1, (const struct tcp_script_block[]){{1000, 2500}});
     ck_assert_uint_eq(conn->dupacks, 1);
     ck_assert(!conn->in_recovery);
     tcp_script_expect_none(sc);
@@ -238,12 +191,12 @@ static void recovery_with_a_lost_tail(void)
     send_window();
     peer_ack(base + 3000, 0, NULL);
     for (uint32_t k = 1; k <= 3; k++)
-        peer_ack(base + 3000, 1, (const struct block[]){{4000, 4000 + k * MSS}});
+        peer_ack(base + 3000, 1, (const struct tcp_script_block[]){{4000, 4000 + k * MSS}});
     ck_assert(conn->in_recovery);
     expect_segment(3000);
     tcp_script_expect_none(sc);
     for (uint32_t k = 4; k <= 7; k++)
-        peer_ack(base + 3000, 1, (const struct block[]){{4000, 4000 + k * MSS}});
+        peer_ack(base + 3000, 1, (const struct tcp_script_block[]){{4000, 4000 + k * MSS}});
     ck_assert_uint_eq(conn->snd_max, base + WINDOW_SEGS * MSS);
     tcp_script_expect_none(sc);         /* segment 11 is not resent before HighACK passes RescueRxt */
 
@@ -291,7 +244,7 @@ END_TEST
 
 /* ---- D-SACK, receiver ----------------------------------------------------- */
 
-static void expect_ack_blocks(uint32_t ack, uint8_t n, const struct block *b)
+static void expect_ack_blocks(uint32_t ack, uint8_t n, const struct tcp_script_block *b)
 {
     struct tcp_script_out o;
     tcp_script_expect(sc, TCP_ACK, sc->our_nxt, PEER_ISS + 1 + ack, &o);
@@ -319,10 +272,10 @@ START_TEST(a_duplicate_below_rcv_nxt_is_reported_as_the_first_sack_block)
     peer_data(1000, 1000);
     expect_ack_blocks(2000, 0, NULL);       /* the second full segment: ACK now */
     peer_data(0, 1000);
-    expect_ack_blocks(2000, 1, (const struct block[]){{0, 1000}});
+    expect_ack_blocks(2000, 1, (const struct tcp_script_block[]){{0, 1000}});
     tcp_script_expect_none(sc);
     peer_data(1500, 1000);                  /* [1500, 2000) again, then new data */
-    expect_ack_blocks(2500, 1, (const struct block[]){{1500, 2000}});
+    expect_ack_blocks(2500, 1, (const struct tcp_script_block[]){{1500, 2000}});
     peer_data(2500, 1000);
     peer_data(3500, 1000);
     expect_ack_blocks(4500, 0, NULL);       /* only in the ACK for the duplicate */
@@ -335,16 +288,16 @@ START_TEST(a_duplicate_inside_an_out_of_order_range_is_first_then_its_range)
 {
     open_connection();
     peer_data(2000, 1000);
-    expect_ack_blocks(0, 1, (const struct block[]){{2000, 3000}});
+    expect_ack_blocks(0, 1, (const struct tcp_script_block[]){{2000, 3000}});
     peer_data(3000, 1000);
-    expect_ack_blocks(0, 1, (const struct block[]){{2000, 4000}});
+    expect_ack_blocks(0, 1, (const struct tcp_script_block[]){{2000, 4000}});
     peer_data(6000, 1000);
-    expect_ack_blocks(0, 2, (const struct block[]){{6000, 7000}, {2000, 4000}});
+    expect_ack_blocks(0, 2, (const struct tcp_script_block[]){{6000, 7000}, {2000, 4000}});
     peer_data(3000, 1000);
-    expect_ack_blocks(0, 3, (const struct block[]){{3000, 4000}, {2000, 4000}, {6000, 7000}});
+    expect_ack_blocks(0, 3, (const struct tcp_script_block[]){{3000, 4000}, {2000, 4000}, {6000, 7000}});
     peer_data(0, 1000);                     /* in order (delayed ACK), a hole left at 1000 */
     tcp_script_advance(sc, TAPIR_MSEC(500));
-    expect_ack_blocks(1000, 2, (const struct block[]){{2000, 4000}, {6000, 7000}});
+    expect_ack_blocks(1000, 2, (const struct tcp_script_block[]){{2000, 4000}, {6000, 7000}});
 }
 END_TEST
 
@@ -365,7 +318,7 @@ END_TEST
 
 /* ---- D-SACK, sender ------------------------------------------------------- */
 
-static void expect_scoreboard(uint8_t n, const struct block *b)
+static void expect_scoreboard(uint8_t n, const struct tcp_script_block *b)
 {
     ck_assert_uint_eq(conn->sb_n, n);
     for (uint8_t i = 0; i < n; i++) {
@@ -382,24 +335,24 @@ static void expect_scoreboard(uint8_t n, const struct block *b)
 START_TEST(an_incoming_dsack_block_changes_neither_scoreboard_nor_dupacks_nor_pipe)
 {
     send_window();
-    peer_ack(base + 1000, 1, (const struct block[]){{2000, 3000}});
-    const struct block sb[] = {{2000, 3000}};
+    peer_ack(base + 1000, 1, (const struct tcp_script_block[]){{2000, 3000}});
+    const struct tcp_script_block sb[] = {{2000, 3000}};
     expect_scoreboard(1, sb);
     uint32_t dupacks = conn->dupacks, pipe = tcp_sack_pipe(conn);
     ck_assert_uint_ge(dupacks, 1);
 
-    peer_ack(base + 1000, 2, (const struct block[]){{0, 1000}, {2000, 3000}});
-    peer_ack(base + 1000, 2, (const struct block[]){{2200, 2800}, {2000, 3000}});
-    peer_ack(base + 1000, 1, (const struct block[]){{2000, 2500}});
-    peer_ack(base + 1000, 3, (const struct block[]){{500, 1000}, {2000, 3000}, {2000, 3000}});
+    peer_ack(base + 1000, 2, (const struct tcp_script_block[]){{0, 1000}, {2000, 3000}});
+    peer_ack(base + 1000, 2, (const struct tcp_script_block[]){{2200, 2800}, {2000, 3000}});
+    peer_ack(base + 1000, 1, (const struct tcp_script_block[]){{2000, 2500}});
+    peer_ack(base + 1000, 3, (const struct tcp_script_block[]){{500, 1000}, {2000, 3000}, {2000, 3000}});
     expect_scoreboard(1, sb);
     ck_assert_uint_eq(conn->dupacks, dupacks);
     ck_assert_uint_eq(tcp_sack_pipe(conn), pipe);
     ck_assert(!conn->in_recovery);
     tcp_script_expect_none(sc);
 
-    peer_ack(base + 1000, 2, (const struct block[]){{2000, 2500}, {2000, 4000}});
-    expect_scoreboard(1, (const struct block[]){{2000, 4000}});
+    peer_ack(base + 1000, 2, (const struct tcp_script_block[]){{2000, 2500}, {2000, 4000}});
+    expect_scoreboard(1, (const struct tcp_script_block[]){{2000, 4000}});
     ck_assert_uint_eq(conn->dupacks, dupacks + 1);
 }
 END_TEST

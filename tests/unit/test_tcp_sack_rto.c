@@ -45,11 +45,6 @@ static uint8_t pattern[64 * 1024];
 static const char *algorithm;
 static uint32_t base;                   /* first byte of the window with losses */
 
-/* A SACK block as offsets from base. */
-struct block {
-    uint32_t start, end;
-};
-
 static void tweak(struct tapir_config *cfg)
 {
     snprintf(cfg->tcp_congestion, sizeof cfg->tcp_congestion, "%s", algorithm);
@@ -58,22 +53,10 @@ static void tweak(struct tapir_config *cfg)
 }
 
 /* A pure ACK from the peer carrying n SACK blocks (n <= 4: no timestamps). */
-static void peer_ack(uint32_t ack, uint8_t n, const struct block *b)
+static void peer_ack(uint32_t ack, uint8_t n, const struct tcp_script_block *b)
 {
-    uint8_t o[40];
-    size_t len = 0;
-    ck_assert_uint_le(n, 4);
-    if (n) {
-        o[len++] = TCP_OPT_NOP;
-        o[len++] = TCP_OPT_NOP;
-        o[len++] = TCP_OPT_SACK;
-        o[len++] = (uint8_t)(2 + 8 * n);
-        for (uint8_t i = 0; i < n; i++) {
-            put_be32(o + len, base + b[i].start);
-            put_be32(o + len + 4, base + b[i].end);
-            len += 8;
-        }
-    }
+    uint8_t o[36];
+    size_t len = tcp_script_sack_option(o, base, n, b);
     tcp_script_inject_raw(sc, sc->peer_port, sc->local_port, sc->peer_nxt, ack, TCP_ACK, sc->peer_wnd, o,
                           len, NULL, 0);
 }
@@ -101,28 +84,6 @@ static void open_connection(void)
     ck_assert_str_eq(conn->cc->name, algorithm);
 }
 
-/* Send bytes and let the peer acknowledge every segment one round trip
- * after it left: slow start opens cwnd to the peer's window. */
-static void transfer_without_loss(uint32_t offset, uint32_t bytes)
-{
-    ck_assert_int_eq(tcp_send(conn, pattern + offset, bytes), (long)bytes);
-    uint32_t end = sc->our_nxt + bytes;
-    uint32_t acks[64];
-    for (int round = 0; round < 32 && sc->our_nxt != end; round++) {
-        size_t n = 0;
-        struct tcp_script_out o;
-        while (tcp_script_next(sc, &o) && n < 64)
-            acks[n++] = o.seg.seq + o.seg.len;
-        tcp_script_advance(sc, STEP);
-        for (size_t i = 0; i < n; i++) {
-            peer_ack(acks[i], 0, NULL);
-            sc->our_nxt = acks[i];
-        }
-    }
-    ck_assert_uint_eq(sc->our_nxt, end);
-    tcp_script_flush(sc);
-}
-
 /* The next segment must be [base + off, base + off + MSS) of the stream. */
 static void expect_segment(uint32_t off)
 {
@@ -141,7 +102,7 @@ static void expect_segment(uint32_t off)
 static void recovery_ended_by_a_timeout(uint32_t extra_segs)
 {
     open_connection();
-    transfer_without_loss(0, 24 * MSS);
+    tcp_script_transfer_acked(sc, conn, pattern, 24 * MSS, STEP);
     struct tapir_tcp_info info;
     tcp_get_info(conn, &info);
     ck_assert_uint_ge(info.cwnd, WINDOW_SEGS * MSS);
@@ -154,10 +115,10 @@ static void recovery_ended_by_a_timeout(uint32_t extra_segs)
     tcp_script_expect_none(sc);                 /* the window is full */
     tcp_script_advance(sc, STEP / 2);
 
-    peer_ack(base, 1, (const struct block[]){{1000, 2000}});
-    peer_ack(base, 1, (const struct block[]){{1000, 3000}});
+    peer_ack(base, 1, (const struct tcp_script_block[]){{1000, 2000}});
+    peer_ack(base, 1, (const struct tcp_script_block[]){{1000, 3000}});
     tcp_script_expect_none(sc);
-    peer_ack(base, 1, (const struct block[]){{1000, 4000}});
+    peer_ack(base, 1, (const struct tcp_script_block[]){{1000, 4000}});
     expect_segment(0);                          /* RFC 6675 5 step 4.3 */
     tcp_script_expect_none(sc);
     ck_assert(conn->in_recovery);
@@ -180,15 +141,7 @@ static void recovery_ended_by_a_timeout(uint32_t extra_segs)
 
 static void teardown(void)
 {
-    if (conn)
-        tcp_abort(conn);
-    conn = NULL;
-    if (sc) {
-        tcp_script_advance(sc, TAPIR_SEC(1800));
-        tcp_script_flush(sc);
-        tcp_script_free_checked(sc);
-    }
-    sc = NULL;
+    tcp_script_finish(&sc, &conn);
 }
 
 /* The held-up duplicate ACKs arrive after the timeout. Each SACKs data the
@@ -205,15 +158,15 @@ START_TEST(dupacks_below_recovery_point_after_a_timeout_start_no_new_recovery)
     uint32_t cwnd = conn->cwnd, ssthresh = conn->ssthresh;
     uint64_t fast = sc->s->stats.tcp_fast_retransmits, recoveries = sc->s->stats.tcp_sack_recoveries;
 
-    peer_ack(base, 2, (const struct block[]){{5000, 6000}, {1000, 4000}});
-    peer_ack(base, 2, (const struct block[]){{5000, 7000}, {1000, 4000}});
-    peer_ack(base, 2, (const struct block[]){{5000, 8000}, {1000, 4000}});
+    peer_ack(base, 2, (const struct tcp_script_block[]){{5000, 6000}, {1000, 4000}});
+    peer_ack(base, 2, (const struct tcp_script_block[]){{5000, 7000}, {1000, 4000}});
+    peer_ack(base, 2, (const struct tcp_script_block[]){{5000, 8000}, {1000, 4000}});
     ck_assert_msg(!conn->in_recovery, "duplicate ACKs below RecoveryPoint started a recovery after the timeout");
     ck_assert_uint_ge(conn->dupacks, 3);
     ck_assert(tcp_sack_is_lost(conn, base));
-    peer_ack(base, 3, (const struct block[]){{9000, 10000}, {5000, 8000}, {1000, 4000}});
-    peer_ack(base, 3, (const struct block[]){{9000, 11000}, {5000, 8000}, {1000, 4000}});
-    peer_ack(base, 3, (const struct block[]){{9000, 12000}, {5000, 8000}, {1000, 4000}});
+    peer_ack(base, 3, (const struct tcp_script_block[]){{9000, 10000}, {5000, 8000}, {1000, 4000}});
+    peer_ack(base, 3, (const struct tcp_script_block[]){{9000, 11000}, {5000, 8000}, {1000, 4000}});
+    peer_ack(base, 3, (const struct tcp_script_block[]){{9000, 12000}, {5000, 8000}, {1000, 4000}});
     tcp_script_expect_none(sc);                 /* no fast retransmit of segment 0 */
     ck_assert(!conn->in_recovery);
     ck_assert_uint_eq(conn->cwnd, cwnd);
@@ -225,7 +178,7 @@ START_TEST(dupacks_below_recovery_point_after_a_timeout_start_no_new_recovery)
     /* The resent segment 0 arrives: the ACK moves to the hole at 4; only
      * that hole goes (slow start: cwnd 2 segments), not 5..7. */
     tcp_script_advance(sc, STEP);
-    peer_ack(base + 4000, 2, (const struct block[]){{5000, 8000}, {9000, 12000}});
+    peer_ack(base + 4000, 2, (const struct tcp_script_block[]){{5000, 8000}, {9000, 12000}});
     ck_assert(tcp_sack_is_lost(conn, base + 4000));
     expect_segment(4000);
     tcp_script_expect_none(sc);
@@ -233,7 +186,7 @@ START_TEST(dupacks_below_recovery_point_after_a_timeout_start_no_new_recovery)
     ck_assert_uint_eq(conn->ssthresh, ssthresh);
 
     tcp_script_advance(sc, STEP);
-    peer_ack(base + 8000, 1, (const struct block[]){{9000, 12000}});
+    peer_ack(base + 8000, 1, (const struct tcp_script_block[]){{9000, 12000}});
     expect_segment(8000);
     tcp_script_expect_none(sc);
     ck_assert(!conn->in_recovery);
@@ -278,11 +231,11 @@ START_TEST(a_fresh_loss_starts_a_recovery_once_the_ack_reaches_recovery_point)
      * stop there and its cumulative ACK then stops at RecoveryPoint - 1. */
     uint32_t held_end = at == ONE_BYTE_SHORT ? WINDOW_SEGS * MSS - 1 : WINDOW_SEGS * MSS;
     tcp_script_advance(sc, STEP);
-    peer_ack(base + 4000, 2, (const struct block[]){{5000, 8000}, {9000, held_end}});
+    peer_ack(base + 4000, 2, (const struct tcp_script_block[]){{5000, 8000}, {9000, held_end}});
     expect_segment(4000);
     tcp_script_expect_none(sc);
     tcp_script_advance(sc, STEP);
-    peer_ack(base + 8000, 1, (const struct block[]){{9000, held_end}});
+    peer_ack(base + 8000, 1, (const struct tcp_script_block[]){{9000, held_end}});
     expect_segment(8000);
     tcp_script_expect_none(sc);             /* the new data waits for room in cwnd */
     ck_assert_uint_eq(conn->snd_max, recovery_point);
@@ -310,7 +263,7 @@ START_TEST(a_fresh_loss_starts_a_recovery_once_the_ack_reaches_recovery_point)
     uint32_t cwnd = conn->cwnd, ssthresh = conn->ssthresh, high_data_end = conn->snd_max;
     uint64_t recoveries = sc->s->stats.tcp_sack_recoveries;
     for (uint32_t k = 1; k <= 3; k++)
-        peer_ack(ack, 1, (const struct block[]){{sacked_from, sacked_from + k * MSS}});
+        peer_ack(ack, 1, (const struct tcp_script_block[]){{sacked_from, sacked_from + k * MSS}});
     ck_assert(tcp_sack_is_lost(conn, ack));
     ck_assert_uint_ge(conn->dupacks, 3);
 

@@ -23,16 +23,10 @@ static uint32_t iss;                /* our ISS as seen on the wire */
 
 static void teardown(void)
 {
-    if (conn)
-        tcp_abort(conn);
     if (lst)
         tcp_close(lst);
-    conn = lst = NULL;
-    /* Long enough for TIME_WAIT, orphan FIN_WAIT_2 and every retry to end. */
-    tcp_script_advance(sc, TAPIR_SEC(1800));
-    tcp_script_flush(sc);
-    tcp_script_free_checked(sc);
-    sc = NULL;
+    lst = NULL;
+    tcp_script_finish(&sc, &conn);
 }
 
 /* A listener on port 80 with SO_REUSEADDR (TIME_WAIT holds the port). */

@@ -44,12 +44,7 @@ static void setup(void) { open_conn(65535); }
 
 static void teardown(void)
 {
-    if (conn)
-        tcp_abort(conn);
-    conn = NULL;
-    tcp_script_advance(sc, TAPIR_SEC(1800));
-    tcp_script_flush(sc);
-    tcp_script_free_checked(sc);
+    tcp_script_finish(&sc, &conn);
 }
 
 /* The peer sends data at seq with the given flags (ACK always) and urgent
