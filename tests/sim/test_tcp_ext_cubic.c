@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "harness.h"
 #include "tcpext_run.h"
 
 #define MIB (1024u * 1024u)
@@ -169,10 +170,5 @@ int main(void)
     tcase_add_test(tc, both_reach_the_window_limited_ideal_on_a_long_delay_link);
     tcase_add_test(tc, cwnd_shapes_after_one_loss);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run_nofork(s);
 }

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "harness.h"
 #include "tcpext_run.h"
 
 #define MIB (1024u * 1024u)
@@ -128,10 +129,5 @@ int main(void)
     tcase_add_test(tc, sack_with_cubic_beats_cubic_without_sack);
     tcase_add_test(tc, sack_avoids_the_timeout_newreno_takes_on_many_losses_in_one_window);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run_nofork(s);
 }

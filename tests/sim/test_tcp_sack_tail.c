@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "harness.h"
 #include "tcpext_run.h"
 
 static void sack_on(struct tapir_config *cfg) { strcpy(cfg->tcp_congestion, "newreno"); }
@@ -78,10 +79,5 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, a_lost_tail_is_rescued_without_a_timeout);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run_nofork(s);
 }

@@ -13,11 +13,23 @@ void harness_config(struct tapir_config *cfg, const char *ip, enum tapir_link_ty
     cfg->prefix_len = 24;
 }
 
-int harness_run(Suite *s)
+static int run(Suite *s, bool fork)
 {
     SRunner *sr = srunner_create(s);
+    if (!fork)
+        srunner_set_fork_status(sr, CK_NOFORK);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+int harness_run(Suite *s)
+{
+    return run(s, true);
+}
+
+int harness_run_nofork(Suite *s)
+{
+    return run(s, false);
 }

@@ -14,5 +14,9 @@ void harness_config(struct tapir_config *cfg, const char *ip, enum tapir_link_ty
 /* Run suite s (Check forks each test) and free it: EXIT_SUCCESS if every
  * test passed, else EXIT_FAILURE. The body of every test main(). */
 int harness_run(Suite *s);
+/* The same with every test in this process (CK_NOFORK): for suites whose
+ * tests share state on purpose, or whose failures are easier to debug
+ * without a fork. */
+int harness_run_nofork(Suite *s);
 
 #endif
