@@ -47,6 +47,21 @@ static void oob_fails(int fd, int err)
 }
 
 /* Wait for POLLPRI on fd (the urgent byte arrived). */
+/* Read until strlen(want) bytes have come (in as many reads as it takes)
+ * and check they are want. */
+static void expect_stream(int fd, const char *want)
+{
+    char buf[64];
+    size_t got = 0, len = strlen(want);
+    ck_assert_uint_le(len, sizeof buf);
+    while (got < len) {
+        ssize_t n = tapir_read(fd, buf + got, len - got);
+        ck_assert_int_gt(n, 0);
+        got += (size_t)n;
+    }
+    ck_assert_int_eq(memcmp(buf, want, len), 0);
+}
+
 static void wait_pri(int fd)
 {
     short r = sockenv_wait(fd, POLLPRI, 3000);
@@ -97,13 +112,7 @@ START_TEST(readv_and_waitall_stop_at_the_mark)
     ck_assert_int_eq(tapir_readv(s, v, 2), 3);      /* the first buffer ends at the mark */
     ck_assert_int_eq(memcmp(a, "abc", 3), 0);
     ck_assert_int_eq(ioctl_int(s, SIOCATMARK), 1);
-    size_t got = 0;
-    while (got < 2) {
-        ssize_t n = tapir_read(s, buf + got, sizeof buf - got);
-        ck_assert_int_gt(n, 0);
-        got += (size_t)n;
-    }
-    ck_assert_int_eq(memcmp(buf, "ef", 2), 0);
+    expect_stream(s, "ef");
     /* MSG_WAITALL for more than lies before the mark: only that much. */
     send_all(c, "gh", 0);
     send_all(c, "i", MSG_OOB);
@@ -158,13 +167,7 @@ START_TEST(oobinline_is_inherited_and_keeps_the_byte_in_the_stream)
     ck_assert_int_eq(tapir_read(s, buf, sizeof buf), 3);
     ck_assert_int_eq(memcmp(buf, "abc", 3), 0);
     ck_assert_int_eq(ioctl_int(s, SIOCATMARK), 1);
-    size_t got = 0;
-    while (got < 3) {
-        ssize_t n = tapir_read(s, buf + got, sizeof buf - got);
-        ck_assert_int_gt(n, 0);
-        got += (size_t)n;
-    }
-    ck_assert_int_eq(memcmp(buf, "def", 3), 0);
+    expect_stream(s, "def");
     tapir_close(c);
     tapir_close(s);
     tapir_close(l);
