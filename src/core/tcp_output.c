@@ -328,7 +328,10 @@ static bool send_data(struct tcp_conn *c, bool recovery, uint32_t allowance, boo
         }
         uint32_t mss_pay = tcp_seg_payload_max(c);
         uint32_t seg_max = mss_pay;
-        if (!recovery && stack_tso_ok(c->s) && !tcp_urg_mode(c)) {
+        /* Not as TSO while a D-SACK block is owed: the device would copy
+         * it onto every wire segment, and RFC 2883 4 reports a duplicate
+         * in one ACK. The segment that carries it goes alone. */
+        if (!recovery && stack_tso_ok(c->s) && !tcp_urg_mode(c) && !c->dsack_pending) {
             /* TSO: up to a 64 KiB datagram of whole segments (the header,
              * at most 60 bytes, rides on each). */
             uint32_t whole = (65535u - IPV4_HDR_LEN - TCP_MAX_HDR_LEN) / mss_pay;

@@ -10,7 +10,9 @@
  * sent for a duplicate segment (below rcv_nxt, its duplicate part when it
  * only starts there, or entirely inside a range held out of order) reports
  * the duplicate as its first block, then the usual blocks, the range
- * holding it first (4.1.3); one D-SACK block per ACK, only in that ACK.
+ * holding it first (4.1.3); one D-SACK block per ACK, only in that ACK
+ * (never in a TSO frame, whose header every wire segment repeats:
+ * send_data in tcp_output.c).
  *
  * Sender: a scoreboard of SACKed ranges above snd_una, sorted and bounded
  * (TCP_SCOREBOARD_MAX). From it, IsLost() and SetPipe() of RFC 6675 4, and

@@ -301,6 +301,60 @@ START_TEST(a_duplicate_inside_an_out_of_order_range_is_first_then_its_range)
 }
 END_TEST
 
+/* A TSO frame's header is copied onto each of its wire segments, so a
+ * D-SACK block in it would be reported once per segment, not once (RFC 2883
+ * 4): the segment that carries it goes alone, the rest may be TSO. */
+struct tso_capture {
+    unsigned frames, gso_frames, dsack_frames, dsack_gso_frames;
+};
+static int capture_tso(void *ctx, const uint8_t *f, size_t len, const struct tapir_frame_meta *m)
+{
+    struct tso_capture *cap = ctx;
+    cap->frames++;
+    if (m->gso_size)
+        cap->gso_frames++;
+    ck_assert_uint_ge(len, 20);
+    size_t ihl = (size_t)(f[0] & 0x0f) * 4;
+    struct tcp_seg g;
+    enum tapir_drop_reason why;
+    ck_assert_int_eq(tcp_parse_csum(f + ihl, len - ihl, 0, 0, false, &g, &why), 0);
+    /* A D-SACK block lies below the ACK (RFC 2883 4.1.1). */
+    if (g.nsack > 0 && seq_lt(g.sack[0].start, g.ack)) {
+        cap->dsack_frames++;
+        if (m->gso_size)
+            cap->dsack_gso_frames++;
+    }
+    return 0;
+}
+
+START_TEST(a_dsack_block_never_rides_in_a_tso_frame)
+{
+    open_connection();
+    peer_data(0, 1000);
+    peer_data(1000, 1000);
+    expect_ack_blocks(2000, 0, NULL);
+    struct tso_capture cap = {0};
+    ck_assert_int_eq(tapir_stack_set_output_meta(sc->s, capture_tso, &cap,
+                                                 TAPIR_OFFLOAD_CSUM | TAPIR_OFFLOAD_TSO4), 0);
+    /* Data waits behind a closed window. */
+    sc->peer_nxt = PEER_ISS + 1 + 2000;
+    sc->peer_wnd = 0;
+    peer_ack(sc->our_nxt, 0, NULL);
+    ck_assert_int_eq(tcp_send(conn, pattern, 6 * MSS), (long)(6 * MSS));
+    ck_assert_uint_eq(cap.frames, 0);
+    /* In one batch: a duplicate (a D-SACK is owed), then the window opens;
+     * the answer at the end of the batch is data carrying the ACK. */
+    tapir_stack_batch_begin(sc->s);
+    peer_data(0, 1000);
+    sc->peer_wnd = WINDOW_SEGS * MSS;
+    peer_ack(sc->our_nxt, 0, NULL);
+    tapir_stack_batch_end(sc->s);
+    ck_assert_uint_eq(cap.dsack_frames, 1);             /* reported once */
+    ck_assert_uint_eq(cap.dsack_gso_frames, 0);         /* and not in a TSO frame */
+    ck_assert_uint_ge(cap.gso_frames, 1);               /* the rest still went as TSO */
+}
+END_TEST
+
 START_TEST(no_sack_option_for_a_duplicate_without_sack_negotiated)
 {
     peer_sack = false;
@@ -375,6 +429,7 @@ int main(void)
     tcase_add_test(t, a_duplicate_below_rcv_nxt_is_reported_as_the_first_sack_block);
     tcase_add_test(t, a_duplicate_inside_an_out_of_order_range_is_first_then_its_range);
     tcase_add_test(t, no_sack_option_for_a_duplicate_without_sack_negotiated);
+    tcase_add_test(t, a_dsack_block_never_rides_in_a_tso_frame);
     tcase_add_test(t, an_incoming_dsack_block_changes_neither_scoreboard_nor_dupacks_nor_pipe);
     suite_add_tcase(s, t);
     return harness_run(s);
