@@ -135,8 +135,9 @@ int tapir_fcntl(int fd, int cmd, ...);
  *   SIOCATMARK          1 if the next byte read is the urgent mark, else 0
  *   FIONREAD (SIOCINQ)  bytes readable now, up to the urgent mark (0 at the
  *                       mark, as Linux); EINVAL on a listener
- *   TIOCOUTQ (SIOCOUTQ) bytes sent or queued and not yet acknowledged;
- *                       EINVAL on a listener
+ *   TIOCOUTQ (SIOCOUTQ) bytes sent or queued and not yet acknowledged
+ *                       (a SYN or FIN waiting for its ACK counts one, as
+ *                       Linux); EINVAL on a listener
  *   FIONBIO             non-zero: non-blocking; zero: blocking
  * Another request: ENOTTY. Unknown descriptor: EBADF. NULL argument: EFAULT. */
 int tapir_ioctl(int fd, unsigned long request, ...);

@@ -217,5 +217,8 @@ long tcp_outq(const struct tcp_conn *c)
         return -EINVAL;
     bool fin_unacked = c->fin_queued && !(c->fin_sent && c->snd_una == c->snd_max) &&
                        c->state != TAPIR_TCP_CLOSED && c->state != TAPIR_TCP_TIME_WAIT;
-    return (long)c->sndbuf.len + (fin_unacked ? 1 : 0);
+    /* Linux counts the sequence space not yet acknowledged (write_seq -
+     * snd_una): our SYN too, while it waits for its ACK. */
+    bool syn_unacked = c->state == TAPIR_TCP_SYN_SENT || c->state == TAPIR_TCP_SYN_RECEIVED;
+    return (long)c->sndbuf.len + (fin_unacked ? 1 : 0) + (syn_unacked ? 1 : 0);
 }

@@ -516,6 +516,20 @@ START_TEST(outq_counts_unacknowledged_bytes)
 }
 END_TEST
 
+/* While connecting, our SYN is the one unacknowledged octet (as Linux). */
+START_TEST(outq_counts_a_syn_waiting_for_its_ack)
+{
+    int err;
+    struct tcp_conn *c = tcp_conn_new(sc->s, &err);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(tcp_outq(c), 0);
+    ck_assert_int_eq(tcp_connect(c, TCP_SCRIPT_PEER_IP, sc->peer_port), -EINPROGRESS);
+    ck_assert_int_eq(tcp_state(c), TAPIR_TCP_SYN_SENT);
+    ck_assert_int_eq(tcp_outq(c), 1);
+    tcp_abort(c);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tcp_urgent");
@@ -529,6 +543,7 @@ int main(void)
     tcase_add_test(t, urgent_notice_goes_out_while_the_window_is_closed);
     tcase_add_test(t, zero_length_oob_send_marks_nothing);
     tcase_add_test(t, outq_counts_unacknowledged_bytes);
+    tcase_add_test(t, outq_counts_a_syn_waiting_for_its_ack);
     tcase_add_test(t, urgent_data_is_not_sent_as_tso_frames);
     suite_add_tcase(s, t);
     TCase *r = tcase_create("receive");
