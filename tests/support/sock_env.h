@@ -37,5 +37,7 @@ void sockenv_pair(struct sock_env *e, uint16_t port, int *client, int *server, i
 short sockenv_wait(int fd, short want, int ms);
 /* Monotonic milliseconds. */
 uint64_t sockenv_ms(void);
+/* Sleep ms milliseconds (wall clock). */
+void sockenv_sleep_ms(long ms);
 
 #endif

@@ -302,6 +302,36 @@ struct tcp_conn *tcp_script_listen(struct tcp_script *sc, uint16_t port, int bac
     return l;
 }
 
+struct tcp_conn *tcp_script_passive_open_sack(struct tcp_script *sc, uint16_t port, uint32_t peer_iss,
+                                              uint16_t mss, bool sack)
+{
+    struct tcp_conn *l = tcp_script_listen(sc, port, 4);
+    sc->local_port = port;
+    const uint8_t syn_opts[8] = {TCP_OPT_MSS, 4, (uint8_t)(mss >> 8), (uint8_t)mss, TCP_OPT_NOP, TCP_OPT_NOP,
+                                 sack ? TCP_OPT_SACK_PERM : TCP_OPT_NOP, sack ? 2 : TCP_OPT_NOP};
+    tcp_script_inject_raw(sc, sc->peer_port, sc->local_port, peer_iss, 0, TCP_SYN, sc->peer_wnd, syn_opts,
+                          sizeof syn_opts, NULL, 0);
+    struct tcp_script_out o;
+    tcp_script_expect_anyseq(sc, TCP_SYN | TCP_ACK, peer_iss + 1, &o);
+    ck_assert(o.seg.sack_perm == sack);
+    sc->our_nxt = o.seg.seq + 1;
+    sc->peer_nxt = peer_iss + 1;
+    tcp_script_send(sc, TCP_ACK, sc->peer_nxt, sc->our_nxt, 0, NULL, 0);
+    struct tcp_conn *c = NULL;
+    ck_assert_int_eq(tcp_accept(l, &c), 0);
+    tcp_close(l);
+    return c;
+}
+
+void tcp_script_expect_data(struct tcp_script *sc, uint32_t seq, const uint8_t *data, uint32_t len)
+{
+    struct tcp_script_out o;
+    ck_assert_msg(tcp_script_next(sc, &o), "expected a segment at %u, nothing was sent", seq);
+    ck_assert_msg(o.seg.seq == seq, "expected the segment at %u, got %u (len %u)", seq, o.seg.seq, o.seg.len);
+    ck_assert_uint_eq(o.seg.len, len);
+    ck_assert_mem_eq(o.seg.data, data, len);
+}
+
 struct tcp_conn *tcp_script_active_open(struct tcp_script *sc, uint32_t peer_iss)
 {
     int err;

@@ -119,6 +119,16 @@ tapir_time_t tcp_script_advance_to_next(struct tcp_script *sc, tapir_time_t limi
 struct tcp_conn *tcp_script_listen(struct tcp_script *sc, uint16_t port, int backlog);
 /* Active open from the stack, completed by the peer (ISS peer_iss). */
 struct tcp_conn *tcp_script_active_open(struct tcp_script *sc, uint32_t peer_iss);
+/* Passive open on a new listener at port, for loss-recovery tests: the
+ * peer's SYN (sequence peer_iss) offers MSS mss and, if sack, SACK-permitted
+ * (no timestamps, no window scaling); asserts the SYN,ACK's SACK-permitted
+ * answers it, completes the handshake, closes the listener and returns the
+ * accepted connection with our_nxt and peer_nxt set. */
+struct tcp_conn *tcp_script_passive_open_sack(struct tcp_script *sc, uint16_t port, uint32_t peer_iss,
+                                              uint16_t mss, bool sack);
+/* Take the next emitted segment and assert it carries exactly data[0, len)
+ * at sequence number seq. */
+void tcp_script_expect_data(struct tcp_script *sc, uint32_t seq, const uint8_t *data, uint32_t len);
 /* Passive open: the peer connects to a new listener; the accepted
  * connection is returned and *listener set (may be NULL to close it). */
 struct tcp_conn *tcp_script_passive_open(struct tcp_script *sc, uint32_t peer_iss, struct tcp_conn **listener);

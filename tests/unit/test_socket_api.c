@@ -20,12 +20,6 @@ static struct sock_env env;
 static void setup(void) { sockenv_start(&env, NULL); }
 static void teardown(void) { sockenv_stop(&env); }
 
-static void sleep_ms(long ms)
-{
-    struct timespec t = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
-    nanosleep(&t, NULL);
-}
-
 /* ---- blocking transfer -------------------------------------------------- */
 
 struct xfer {
@@ -89,7 +83,7 @@ START_TEST(readv_writev_peek_waitall)
         sockenv_wait(s, POLLIN, 100);
         n = tapir_recv(s, peek, sizeof peek, MSG_PEEK | MSG_DONTWAIT);
         if (n < 26)
-            sleep_ms(5);
+            sockenv_sleep_ms(5);
     }
     ck_assert_int_eq(n, 26);
     ck_assert_int_eq(memcmp(peek, "hello vectored world!!!!!!", 26), 0);
@@ -248,7 +242,7 @@ struct delayed_write {
 static void *write_later(void *arg)
 {
     struct delayed_write *d = arg;
-    sleep_ms(d->ms);
+    sockenv_sleep_ms(d->ms);
     ck_assert_int_eq(tapir_write(d->fd, "late", 4), 4);
     return NULL;
 }
@@ -319,7 +313,7 @@ START_TEST(close_from_another_thread_wakes_reader)
     struct blocked b = { .fd = c };
     pthread_t t;
     pthread_create(&t, NULL, blocked_read, &b);
-    sleep_ms(100);                       /* let it block */
+    sockenv_sleep_ms(100);                       /* let it block */
     ck_assert_int_eq(tapir_close(c), 0);
     pthread_join(t, NULL);               /* (the Check timeout catches a hang) */
     ck_assert_int_eq(b.result, -1);
@@ -328,7 +322,7 @@ START_TEST(close_from_another_thread_wakes_reader)
     int l = sockenv_listen(env.a, 6201);
     struct blocked ba = { .fd = l };
     pthread_create(&t, NULL, blocked_accept, &ba);
-    sleep_ms(100);
+    sockenv_sleep_ms(100);
     ck_assert_int_eq(tapir_close(l), 0);
     pthread_join(t, NULL);
     ck_assert_int_eq(ba.result, -1);
@@ -343,7 +337,7 @@ START_TEST(stack_stop_wakes_reader)
     struct blocked b = { .fd = s };      /* on stack B */
     pthread_t t;
     pthread_create(&t, NULL, blocked_read, &b);
-    sleep_ms(100);
+    sockenv_sleep_ms(100);
     tapir_stack_stop(env.b);
     env.b = NULL;
     pthread_join(t, NULL);
@@ -436,7 +430,7 @@ START_TEST(data_before_accept_is_kept)
     struct sockaddr_in to = sockenv_addr("10.0.0.3", 6330);
     ck_assert_int_eq(tapir_connect(c, (struct sockaddr *)&to, sizeof to), 0);
     ck_assert_int_eq(tapir_write(c, "early", 5), 5);
-    sleep_ms(100);
+    sockenv_sleep_ms(100);
     int s = tapir_accept(l, NULL, NULL);
     char b[8];
     ck_assert_int_eq(tapir_read(s, b, sizeof b), 5);
@@ -464,7 +458,7 @@ START_TEST(simultaneous_close_through_closing)
     tapir_vlink_set_impairments(env.link_a, &p);
     ck_assert_int_eq(tapir_shutdown(c, SHUT_WR), 0);
     ck_assert_int_eq(tapir_shutdown(s, SHUT_WR), 0);
-    sleep_ms(50);
+    sockenv_sleep_ms(50);
     ck_assert_int_eq(state_of(c), TAPIR_TCP_FIN_WAIT_1);
     ck_assert_int_eq(state_of(s), TAPIR_TCP_FIN_WAIT_1);
     p.loss = 0;
@@ -478,7 +472,7 @@ START_TEST(simultaneous_close_through_closing)
         ss = state_of(s);
         if (sc == TAPIR_TCP_TIME_WAIT && ss == TAPIR_TCP_TIME_WAIT)
             break;
-        sleep_ms(50);
+        sockenv_sleep_ms(50);
     }
     ck_assert_msg(sc == TAPIR_TCP_TIME_WAIT && ss == TAPIR_TCP_TIME_WAIT,
                   "states %s / %s", tapir_tcp_state_name(sc), tapir_tcp_state_name(ss));

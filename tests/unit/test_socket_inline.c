@@ -23,12 +23,6 @@ static struct sock_env env;
 static void setup(void) { sockenv_start(&env, NULL); }
 static void teardown(void) { sockenv_stop(&env); }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
 /* Echo everything back until EOF or an error. */
 static void *echo_server(void *arg)
 {
@@ -161,7 +155,7 @@ START_TEST(many_blocked_readers_all_woken)
             ck_assert_int_eq(tapir_write(sv[j], msg, sizeof msg), (ssize_t)sizeof msg);
         }
         if (i % 8 == 0)
-            sleep_ms(2);      /* let every reader block again now and then */
+            sockenv_sleep_ms(2);      /* let every reader block again now and then */
     }
     for (int i = 0; i < READERS; i++) {
         pthread_join(t[i], NULL);
@@ -201,9 +195,9 @@ static void start_driving_reader(struct blocked *b, int fd, tapir_stack *s, pthr
     atomic_init(&b->done, false);
     pthread_create(t, NULL, read_once, b);
     for (int i = 0; i < 500 && runtime_drive_count(s) == before; i++)
-        sleep_ms(1);
+        sockenv_sleep_ms(1);
     ck_assert_msg(runtime_drive_count(s) > before, "the reader never drove the device");
-    sleep_ms(20);
+    sockenv_sleep_ms(20);
     ck_assert(!atomic_load(&b->done));
 }
 
@@ -211,7 +205,7 @@ static void start_driving_reader(struct blocked *b, int fd, tapir_stack *s, pthr
 static void join_within(struct blocked *b, pthread_t t)
 {
     for (int i = 0; i < 2000 && !atomic_load(&b->done); i++)
-        sleep_ms(1);
+        sockenv_sleep_ms(1);
     ck_assert_msg(atomic_load(&b->done), "the driving reader was not woken");
     pthread_join(t, NULL);
 }
@@ -282,7 +276,7 @@ START_TEST(frames_nobody_waits_for_are_handled)
     char big[3000];
     memset(big, 'z', sizeof big);
     ck_assert_int_eq(tapir_write(c, big, sizeof big), (ssize_t)sizeof big);  /* echoed back */
-    sleep_ms(300);       /* > park check (1 ms) + delayed ACK (40 ms) */
+    sockenv_sleep_ms(300);       /* > park check (1 ms) + delayed ACK (40 ms) */
     struct tapir_tcp_info info;
     socklen_t len = sizeof info;
     ck_assert_int_eq(tapir_getsockopt(s, IPPROTO_TCP, TAPIR_TCP_INFO, &info, &len), 0);
@@ -350,7 +344,7 @@ END_TEST
 
 static void *write_pipe_later(void *arg)
 {
-    sleep_ms(50);
+    sockenv_sleep_ms(50);
     ssize_t n = write(*(int *)arg, "x", 1);
     (void)n;
     return NULL;

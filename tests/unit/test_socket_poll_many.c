@@ -58,12 +58,6 @@ static void wait_readable(int fd)
     ck_assert_msg(sockenv_wait(fd, POLLIN, 5000) & POLLIN, "fd %d never became readable", fd);
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec t = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
-    nanosleep(&t, NULL);
-}
-
 /* The set and what each entry must report. */
 #define SET_MAX 300
 struct poll_case {
@@ -180,7 +174,7 @@ struct delayed_write {
 static void *write_later(void *arg)
 {
     struct delayed_write *d = arg;
-    sleep_ms(d->ms);
+    sockenv_sleep_ms(d->ms);
     ssize_t n = tapir_write(d->fd, "w", 1);
     ck_assert_int_eq(n, 1);
     return NULL;

@@ -18,12 +18,6 @@ static struct sock_env env;
 static void setup(void) { sockenv_start(&env, NULL); }
 static void teardown(void) { sockenv_stop(&env); }
 
-static void sleep_ms(long ms)
-{
-    struct timespec t = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
-    nanosleep(&t, NULL);
-}
-
 static int ioctl_int(int fd, unsigned long req)
 {
     int v = -1;
@@ -185,7 +179,7 @@ START_TEST(oob_errno_cases)
     oob_fails(u, EINVAL);                          /* never connected: nothing urgent (Linux) */
     oob_fails(TAPIR_FD_BASE + 4000, EBADF);
     ck_assert_int_eq(tapir_send(c, "", 0, MSG_OOB), 0);      /* marks nothing */
-    sleep_ms(50);
+    sockenv_sleep_ms(50);
     oob_fails(s, EINVAL);
     errno = 0;
     ck_assert_int_eq(tapir_send(l, "x", 1, MSG_OOB), -1);
@@ -251,7 +245,7 @@ START_TEST(oob_announced_not_arrived_gives_eagain)
         if (err == EAGAIN)
             break;
         ck_assert_int_eq(err, EINVAL);
-        sleep_ms(20);
+        sockenv_sleep_ms(20);
     }
     ck_assert_msg(err == EAGAIN, "urgent data never announced");
     ck_assert_int_eq(sockenv_wait(s, POLLPRI, 0) & POLLPRI, 0);
@@ -314,7 +308,7 @@ START_TEST(ioctl_tiocoutq_counts_unacknowledged_bytes)
     int outq = 0, inq = 0;
     uint64_t end = sockenv_ms() + 3000;
     while (sockenv_ms() < end) {
-        sleep_ms(50);
+        sockenv_sleep_ms(50);
         outq = ioctl_int(c, TIOCOUTQ);
         inq = ioctl_int(s, FIONREAD);
         if (inq > 0 && outq + inq == (int)sizeof fill)

@@ -69,33 +69,16 @@ static void open_connection(void)
     for (size_t i = 0; i < sizeof pattern; i++)
         pattern[i] = (uint8_t)(i * 13 + (i >> 8));
     sc = tcp_script_new(tweak);
-    struct tcp_conn *l = tcp_script_listen(sc, 80, 4);
     sc->peer_wnd = WINDOW_SEGS * MSS;
-    const uint8_t syn_opts[8] = {TCP_OPT_MSS, 4, MSS >> 8, MSS & 0xff, TCP_OPT_NOP, TCP_OPT_NOP,
-                                 peer_sack ? TCP_OPT_SACK_PERM : TCP_OPT_NOP, peer_sack ? 2 : TCP_OPT_NOP};
-    tcp_script_inject_raw(sc, sc->peer_port, sc->local_port, PEER_ISS, 0, TCP_SYN, sc->peer_wnd, syn_opts,
-                          sizeof syn_opts, NULL, 0);
-    struct tcp_script_out o;
-    tcp_script_expect_anyseq(sc, TCP_SYN | TCP_ACK, PEER_ISS + 1, &o);
-    ck_assert(o.seg.sack_perm == peer_sack);
-    sc->our_nxt = o.seg.seq + 1;
-    sc->peer_nxt = PEER_ISS + 1;
+    conn = tcp_script_passive_open_sack(sc, 80, PEER_ISS, MSS, peer_sack);
     base = sc->our_nxt;
-    peer_ack(sc->our_nxt, 0, NULL);
-    ck_assert_int_eq(tcp_accept(l, &conn), 0);
-    tcp_close(l);
     ck_assert(conn->sack_ok == peer_sack && !conn->ts_ok);
 }
 
 /* The next segment must be [base + off, base + off + MSS) of the window. */
 static void expect_segment(uint32_t off)
 {
-    struct tcp_script_out o;
-    ck_assert_msg(tcp_script_next(sc, &o), "expected the segment at +%u, nothing was sent", off);
-    ck_assert_msg(o.seg.seq == base + off, "expected the segment at +%u, got +%u (len %u)", off,
-                  o.seg.seq - base, o.seg.len);
-    ck_assert_uint_eq(o.seg.len, MSS);
-    ck_assert_mem_eq(o.seg.data, pattern + WARMUP + off, MSS);
+    tcp_script_expect_data(sc, base + off, pattern + WARMUP + off, MSS);
 }
 
 /* Warm up, then send one full window of twelve segments at base. */

@@ -67,19 +67,8 @@ static void open_connection(void)
     for (size_t i = 0; i < sizeof pattern; i++)
         pattern[i] = (uint8_t)(i * 7 + (i >> 9));
     sc = tcp_script_new(tweak);
-    struct tcp_conn *l = tcp_script_listen(sc, 80, 4);
     sc->peer_wnd = WINDOW_SEGS * MSS;
-    const uint8_t syn_opts[8] = {TCP_OPT_MSS, 4, MSS >> 8, MSS & 0xff, TCP_OPT_NOP, TCP_OPT_NOP, TCP_OPT_SACK_PERM, 2};
-    tcp_script_inject_raw(sc, sc->peer_port, sc->local_port, PEER_ISS, 0, TCP_SYN, sc->peer_wnd, syn_opts,
-                          sizeof syn_opts, NULL, 0);
-    struct tcp_script_out o;
-    tcp_script_expect_anyseq(sc, TCP_SYN | TCP_ACK, PEER_ISS + 1, &o);
-    ck_assert(o.seg.sack_perm);
-    sc->our_nxt = o.seg.seq + 1;
-    sc->peer_nxt = PEER_ISS + 1;
-    peer_ack(sc->our_nxt, 0, NULL);
-    ck_assert_int_eq(tcp_accept(l, &conn), 0);
-    tcp_close(l);
+    conn = tcp_script_passive_open_sack(sc, 80, PEER_ISS, MSS, true);
     ck_assert(conn->sack_ok && !conn->ts_ok);
     ck_assert_str_eq(conn->cc->name, algorithm);
 }
@@ -87,12 +76,7 @@ static void open_connection(void)
 /* The next segment must be [base + off, base + off + MSS) of the stream. */
 static void expect_segment(uint32_t off)
 {
-    struct tcp_script_out o;
-    ck_assert_msg(tcp_script_next(sc, &o), "expected the segment at +%u, nothing was sent", off);
-    ck_assert_msg(o.seg.seq == base + off, "expected the segment at +%u, got +%u (len %u)", off,
-                  o.seg.seq - base, o.seg.len);
-    ck_assert_uint_eq(o.seg.len, MSS);
-    ck_assert_mem_eq(o.seg.data, pattern + 24 * MSS + off, MSS);
+    tcp_script_expect_data(sc, base + off, pattern + 24 * MSS + off, MSS);
 }
 
 /* Warm up, send the window (plus extra_segs that the window holds back),
