@@ -73,26 +73,45 @@ static void device_failed(struct runtime *rt, long err)
             rt->dev->name, strerror((int)-err));
 }
 
+long loop_recv_frame(struct runtime *rt, struct tapir_frame_meta *meta)
+{
+    /* A device with offloads says what it knows of each frame (GSO,
+     * checksums); the core needs it to accept 64 KiB segments. */
+    if (rt->dev->meta_ops)
+        return rt->dev->meta_ops->recv_meta(rt->dev, rt->rxbuf, rt->rxcap, meta);
+    return tapir_dev_recv(rt->dev, rt->rxbuf, rt->rxcap);
+}
+
+static void input_frame(struct runtime *rt, size_t len, const struct tapir_frame_meta *meta)
+{
+    tapir_stack_input_meta(rt->stack, rt->rxbuf, len, runtime_now(),
+                           rt->dev->meta_ops ? meta : NULL);
+}
+
 /* Feed waiting frames to the core; with the lock held. */
 void loop_read_frames(struct runtime *rt)
 {
     if (rt->dev_failed)
         return;
     for (int i = 0; i < LOOP_RX_BATCH; i++) {
-        /* A device with offloads says what it knows of each frame (GSO,
-         * checksums); the core needs it to accept 64 KiB segments. */
         struct tapir_frame_meta meta;
-        bool with_meta = rt->dev->meta_ops != NULL;
-        long n = with_meta ? rt->dev->meta_ops->recv_meta(rt->dev, rt->rxbuf, rt->rxcap, &meta)
-                           : tapir_dev_recv(rt->dev, rt->rxbuf, rt->rxcap);
+        long n = loop_recv_frame(rt, &meta);
         if (n == -EAGAIN || n == -EINTR)
             return;
         if (n < 0) {
             device_failed(rt, n);
             return;
         }
-        tapir_stack_input_meta(rt->stack, rt->rxbuf, (size_t)n, runtime_now(), with_meta ? &meta : NULL);
+        input_frame(rt, (size_t)n, &meta);
     }
+}
+
+void loop_input_one(struct runtime *rt, size_t len, const struct tapir_frame_meta *meta)
+{
+    writer_burst_begin(rt->writer);
+    tapir_stack_batch_begin(rt->stack);
+    input_frame(rt, len, meta);
+    tapir_stack_batch_end(rt->stack);
 }
 
 void loop_read_batch(struct runtime *rt)

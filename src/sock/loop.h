@@ -12,6 +12,8 @@
 #include "sock/runtime.h"
 #include "sock/writer.h"
 
+struct tapir_frame_meta;
+
 struct runtime {
     tapir_stack *stack;
     struct tapir_dev *dev;
@@ -39,14 +41,23 @@ struct runtime {
     unsigned cond_waiters;      /* callers asleep on a condition variable */
     tapir_time_t thread_deadline;  /* what the stack thread sleeps until */
     unsigned long drive_count;  /* waits that drove (runtime_drive_count) */
+    unsigned long spin_frames;  /* frames read while spinning (runtime_spin_frame_count) */
     tapir_time_t drive_left;    /* when the last driver left */
 };
 
 /* epoll tags of the two descriptors the thread watches. */
 enum { LOOP_EV_DEVICE = 1, LOOP_EV_KICK = 2 };
 
+/* Read one frame from the device into rt->rxbuf: its length, -EAGAIN when
+ * there is none, or another -errno. Whoever calls it owns rxbuf: the lock
+ * holder, or the driver while it drives (the stack thread leaves the device
+ * alone then, see drive.c). */
+long loop_recv_frame(struct runtime *rt, struct tapir_frame_meta *meta);
 /* Feed waiting frames to the core (lock held). */
 void loop_read_frames(struct runtime *rt);
+/* Feed the len-byte frame in rxbuf (from loop_recv_frame) to the core as a
+ * batch of its own (lock held). */
+void loop_input_one(struct runtime *rt, size_t len, const struct tapir_frame_meta *meta);
 /* The same as one batch of the core (tapir_stack_batch_begin/end). */
 void loop_read_batch(struct runtime *rt);
 /* Make the stack thread's epoll ignore (park) or watch the device (lock held). */
