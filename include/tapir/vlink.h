@@ -22,7 +22,8 @@
  *    each end's fd is a timerfd that is readable exactly while a frame is due
  *    for that end (armed for the earliest delivery; drained by recv()), so a
  *    runtime thread can epoll it like a TAP fd. The two ends may be driven by
- *    two threads: a mutex guards the shared state in this mode.
+ *    two threads, and one end's send and recv may run on two threads at once
+ *    (dev->concurrent_send): a mutex guards the shared state in this mode.
  *
  * Replaying: the seed used (p.seed, or one drawn from getrandom() when 0) is
  * kept and returned by tapir_vlink_seed(); print it when a test fails.

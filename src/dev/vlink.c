@@ -296,6 +296,8 @@ int tapir_vlink_create(const struct tapir_vlink_params *p, struct tapir_dev **a,
         e->dev.mtu = p->mtu;
         e->dev.fd = -1;
         e->dev.has_mac = false;
+        /* In realtime mode send and recv take the link's mutex. */
+        e->dev.concurrent_send = p->realtime;
         snprintf(e->dev.name, sizeof e->dev.name, "vlink-%c", i ? 'b' : 'a');
     }
     if (l->p.realtime) {

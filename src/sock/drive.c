@@ -87,15 +87,16 @@ unsigned long runtime_drive_count(tapir_stack *s)
     return n;
 }
 
-unsigned long runtime_spin_frame_count(tapir_stack *s)
+void runtime_first_frame_counts(tapir_stack *s, unsigned long *spun, unsigned long *woke)
 {
     struct runtime *rt = runtime_of(s);
+    *spun = *woke = 0;
     if (!rt)
-        return 0;
+        return;
     pthread_mutex_lock(&rt->lock);
-    unsigned long n = rt->spin_frames;
+    *spun = rt->spin_frames;
+    *woke = rt->wake_frames;
     pthread_mutex_unlock(&rt->lock);
-    return n;
 }
 
 void runtime_cond_wait_begin(tapir_stack *s)
@@ -125,7 +126,17 @@ void runtime_wake_driver(tapir_stack *s, const unsigned *watch)
 }
 
 /* What ended a sleep. */
-enum { DRIVE_SLEPT, DRIVE_SPIN_CAUGHT = 1, DRIVE_CALLER_FD = 2 };
+enum { DRIVE_SLEPT, DRIVE_SPIN_CAUGHT = 1, DRIVE_CALLER_FD = 2, DRIVE_WOKE_FRAME = 4 };
+
+/* Busy-poll every descriptor until end: true when one is ready (revents). */
+static bool spin_poll(struct pollfd *fds, nfds_t nfds, tapir_time_t end)
+{
+    struct timespec zero = {0, 0};
+    while (runtime_now() < end)
+        if (ppoll(fds, nfds, &zero, NULL) > 0)
+            return true;
+    return false;
+}
 
 /* While spinning, the device is read directly, and its readiness not asked
  * first: a frame found is then in hand one system call earlier, and one
@@ -134,11 +145,34 @@ enum { DRIVE_SLEPT, DRIVE_SPIN_CAUGHT = 1, DRIVE_CALLER_FD = 2 };
  * delays them by a few microseconds at most. */
 #define DRIVE_SPIN_POLL_EVERY 8
 
+enum spin_end { SPIN_NOTHING, SPIN_DEVICE, SPIN_OTHER_FD };
+
+/* Busy-read the device until end. SPIN_DEVICE: a frame (its length in
+ * *frame), or an error the locked path reads again and reports (a failed
+ * read takes no frame); SPIN_OTHER_FD: fds[1..nfds) has revents. */
+static enum spin_end spin_read(struct runtime *rt, struct pollfd *fds, nfds_t nfds,
+                               tapir_time_t end, long *frame, struct tapir_frame_meta *meta)
+{
+    struct timespec zero = {0, 0};
+    for (unsigned k = 1; runtime_now() < end; k++) {
+        long n = loop_recv_frame(rt, meta);
+        if (n != -EAGAIN && n != -EINTR) {
+            if (n > 0)
+                *frame = n;
+            return SPIN_DEVICE;
+        }
+        if (k % DRIVE_SPIN_POLL_EVERY == 0 && ppoll(fds + 1, nfds - 1, &zero, NULL) > 0)
+            return SPIN_OTHER_FD;
+    }
+    return SPIN_NOTHING;
+}
+
 /* Sleep (lock NOT held) until the device is readable, drv_evfd is written,
  * one of the caller's fds[2..nfds) is ready, or `until` (monotonic us),
- * after busy-polling for at most spin us. A frame read while spinning is
- * left in rxbuf (the driver owns it, loop.h), its length in *frame and what
- * the device said of it in *meta; *frame stays 0 otherwise. */
+ * after busy-polling for at most spin us. The first frame, read while
+ * spinning or on waking up, is left in rxbuf (the driver owns it, loop.h),
+ * its length in *frame and what the device said of it in *meta; *frame
+ * stays 0 when there is none. */
 static int drive_sleep(struct runtime *rt, tapir_time_t until, unsigned spin,
                        struct pollfd *fds, nfds_t nfds, long *frame,
                        struct tapir_frame_meta *meta)
@@ -147,29 +181,29 @@ static int drive_sleep(struct runtime *rt, tapir_time_t until, unsigned spin,
     fds[1] = (struct pollfd){ .fd = rt->drv_evfd, .events = POLLIN };
     for (nfds_t i = 0; i < nfds; i++)
         fds[i].revents = 0;
-    tapir_time_t now = runtime_now();
+    /* Reading here, without the lock, may meet a send by another thread
+     * (the stack thread's timers, another caller's write): only a device
+     * that allows that is read before the lock is taken again. */
+    bool read_now = rt->dev->concurrent_send;
     int how = DRIVE_SLEPT;
     if (spin) {
-        struct timespec zero = {0, 0};
-        tapir_time_t end = now + spin;
+        tapir_time_t end = runtime_now() + spin;
         if (end > until)
             end = until;
-        for (unsigned k = 1; now < end; k++) {
-            long n = loop_recv_frame(rt, meta);
-            if (n != -EAGAIN && n != -EINTR) {
-                /* A frame, or an error the locked path reads again and
-                 * reports (a failed read takes no frame). */
-                if (n > 0)
-                    *frame = n;
+        if (!read_now && spin_poll(fds, nfds, end))
+            goto spin_caught;
+        if (read_now) {
+            switch (spin_read(rt, fds, nfds, end, frame, meta)) {
+            case SPIN_DEVICE:
                 return DRIVE_SPIN_CAUGHT;
+            case SPIN_OTHER_FD:
+                goto spin_caught;
+            case SPIN_NOTHING:
+                break;
             }
-            if (k % DRIVE_SPIN_POLL_EVERY == 0 && ppoll(fds + 1, nfds - 1, &zero, NULL) > 0) {
-                how = DRIVE_SPIN_CAUGHT;
-                goto woken;
-            }
-            now = runtime_now();
         }
     }
+    tapir_time_t now = runtime_now();
     if (until <= now)
         return how;
     struct timespec ts, *tsp = NULL;
@@ -181,6 +215,15 @@ static int drive_sleep(struct runtime *rt, tapir_time_t until, unsigned spin,
     }
     if (ppoll(fds, nfds, tsp, NULL) <= 0)
         return how;
+    if (read_now && (fds[0].revents & POLLIN)) {
+        long n = loop_recv_frame(rt, meta);
+        if (n > 0)
+            *frame = n;
+        how |= DRIVE_WOKE_FRAME;
+    }
+    goto woken;
+spin_caught:
+    how = DRIVE_SPIN_CAUGHT;
 woken:
     if (fds[1].revents & POLLIN) {
         uint64_t count;
@@ -244,15 +287,15 @@ int runtime_drive_wait_fds(tapir_stack *s, const unsigned *watch, unsigned seen,
     rt->driver = pthread_self();
     rt->drive_watch = watch;
     int rc = 0;
-    long caught = 0;                /* a frame the spin read, in rxbuf */
+    long caught = 0;                /* the first frame after a wait, in rxbuf */
     struct tapir_frame_meta meta;
     for (;;) {
         if (caught > 0) {
-            /* Latency first: it is answered before the device is drained
-             * (one read fewer before the answer). If it gave our caller
-             * something to do, the rest waits until the next wait; if not,
-             * the device is drained now as usual. */
-            rt->spin_frames++;
+            /* Latency first: the frame that ended the wait is answered
+             * before the device is drained (one read fewer before the
+             * answer). If it gave our caller something to do, the rest
+             * waits until the next wait; if not, the device is drained now
+             * as usual. */
             loop_input_one(rt, (size_t)caught, &meta);
             caught = 0;
             if (*watch == seen)
@@ -277,10 +320,18 @@ int runtime_drive_wait_fds(tapir_stack *s, const unsigned *watch, unsigned seen,
         int how = drive_sleep(rt, until, spin, fds, (nfds_t)nfds, &caught, &meta);
         pthread_mutex_lock(&rt->lock);
         spin_result(rt, spin, how & DRIVE_SPIN_CAUGHT);
+        if (caught > 0 && (how & DRIVE_WOKE_FRAME))
+            rt->wake_frames++;
+        else if (caught > 0)
+            rt->spin_frames++;
         /* As sock_lock: API calls stamp with the core's clock. */
         tcp_clock(s, runtime_now());
         if (how & DRIVE_CALLER_FD) {
-            loop_read_batch(rt);      /* take what came with it, then report */
+            /* Take what came with it, in order, then report. */
+            if (caught > 0)
+                loop_input_one(rt, (size_t)caught, &meta);
+            caught = 0;
+            loop_read_batch(rt);
             break;
         }
     }

@@ -41,7 +41,8 @@ struct runtime {
     unsigned cond_waiters;      /* callers asleep on a condition variable */
     tapir_time_t thread_deadline;  /* what the stack thread sleeps until */
     unsigned long drive_count;  /* waits that drove (runtime_drive_count) */
-    unsigned long spin_frames;  /* frames read while spinning (runtime_spin_frame_count) */
+    unsigned long spin_frames;  /* first frames read while spinning, */
+    unsigned long wake_frames;  /* ... on waking (runtime_first_frame_counts) */
     tapir_time_t drive_left;    /* when the last driver left */
 };
 

@@ -50,8 +50,9 @@ void runtime_cond_wait_end(tapir_stack *s);
 void runtime_wake_driver(tapir_stack *s, const unsigned *watch);
 /* Waits that drove the device on the caller's thread so far (for tests). */
 unsigned long runtime_drive_count(tapir_stack *s);
-/* Frames a driver read while it spun, before its sleep (for tests). */
-unsigned long runtime_spin_frame_count(tapir_stack *s);
+/* Frames a driver read first after a wait and answered before draining the
+ * device: caught while it spun, and read on waking from its sleep (tests). */
+void runtime_first_frame_counts(tapir_stack *s, unsigned long *spun, unsigned long *woke);
 /* Monotonic now in microseconds (CLOCK_MONOTONIC), the clock the thread uses. */
 tapir_time_t runtime_now(void);
 /* True once tapir_stack_stop() has begun: blocked callers must return. */

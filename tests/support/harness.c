@@ -11,6 +11,11 @@ void harness_config(struct tapir_config *cfg, const char *ip, enum tapir_link_ty
     cfg->random_seed = 12345;
     inet_pton(AF_INET, ip, &cfg->addr);
     cfg->prefix_len = 24;
+    /* No writer thread unless a test asks for one (test_writer.c): the
+     * realtime vlink could take one, and the socket tests' timing and
+     * counters were written for the thread that runs the core writing every
+     * frame itself. */
+    cfg->tx_thread = TAPIR_TX_THREAD_OFF;
 }
 
 static int run(Suite *s, bool fork)
