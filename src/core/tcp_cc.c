@@ -32,7 +32,7 @@ uint32_t tcp_cc_limited_transmit_room(const struct tcp_conn *c)
      * cwnd + DupAcks * SMSS sends one segment per duplicate ACK when cwnd
      * is full. cwnd itself "MUST NOT be changed". Only new data: after a
      * timeout snd_nxt is below snd_max (go-back-N) and nothing is new. */
-    if (c->in_recovery || c->dupacks == 0 || c->dupacks >= TCP_DUPTHRESH ||
+    if (!c->s->cfg.tcp_limited_transmit || c->in_recovery || c->dupacks == 0 || c->dupacks >= TCP_DUPTHRESH ||
         c->snd_nxt != c->snd_max || !c->syn_acked)
         return 0;
     uint32_t smss = c->snd_mss;
