@@ -15,7 +15,8 @@ uint32_t tcp_cc_flight_size(const struct tcp_conn *c)
     /* RFC 5681 3.2 step 2: "When [RFC3042] is in use, additional data
      * sent in limited transmit MUST NOT be included in this calculation."
      * The segments sent on the first two duplicate ACKs neither raise
-     * cwnd nor the ssthresh computed on the third. */
+     * cwnd nor the ssthresh computed on the third (nor that of a timeout
+     * that comes before any ACK of new data: they were sent on no cwnd). */
     uint32_t flight = c->snd_max - c->snd_una;
     return flight > c->limited_tx_bytes ? flight - c->limited_tx_bytes : 0;
 }

@@ -2,7 +2,9 @@
  * the API only record what is owed (ack_now, queued data, a FIN); one
  * function, tcp_output(), looks at the state and decides what to send:
  * the SYN, data segmented by the MSS within min(snd_wnd, cwnd) with Nagle and
- * sender-side SWS avoidance, the FIN, or a bare ACK / window update. The
+ * sender-side SWS avoidance (on the first two duplicate ACKs cwnd plus the
+ * Limited Transmit allowance, RFC 3042), the FIN, or a bare ACK / window
+ * update. The
  * retransmission queue is the send ring itself (bytes from snd_una on). */
 #include <errno.h>
 
