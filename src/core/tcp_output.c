@@ -4,8 +4,8 @@
  * the SYN, data segmented by the MSS within min(snd_wnd, cwnd) with Nagle and
  * sender-side SWS avoidance (on the first two duplicate ACKs cwnd plus the
  * Limited Transmit allowance, RFC 3042), the FIN, or a bare ACK / window
- * update. The
- * retransmission queue is the send ring itself (bytes from snd_una on). */
+ * update. The retransmission queue is the send ring itself (bytes from
+ * snd_una on). */
 #include <errno.h>
 
 #include "core/checksum.h"
