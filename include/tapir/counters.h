@@ -37,6 +37,7 @@
     X(tcp_aborts, "connections aborted")                                    \
     X(tcp_timeouts, "connections aborted after too many retransmissions")   \
     X(tcp_fast_retransmits, "fast retransmissions (three duplicate ACKs)")  \
+    X(tcp_limited_transmits, "new segments sent on the first two duplicate ACKs (RFC 3042)") \
     X(tcp_ooo_queued, "out-of-order segments kept for later")               \
     X(buf_alloc_fail, "packet buffer allocations that found the pool empty") \
     X(tcp_sack_recoveries, "loss recoveries driven by SACK (RFC 6675)")     \

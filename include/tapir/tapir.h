@@ -122,6 +122,7 @@ struct tapir_config {
     uint32_t tcp_rst_per_sec;      /* 1000 RSTs/challenge ACKs per second */
     bool tcp_timestamps;           /* true: offer timestamps (RFC 7323 3-5: RTTM, PAWS) */
     bool tcp_sack;                 /* true: offer SACK (RFC 2018) and recover by RFC 6675 */
+    bool tcp_limited_transmit;     /* true: Limited Transmit on the first two duplicate ACKs (RFC 3042) */
     char tcp_congestion[16];       /* "cubic" (RFC 9438); "reno"/"newreno" (RFC 5681/6582) */
 
     /* Runtime (tapir_stack_start only; see enum tapir_tx_thread) */

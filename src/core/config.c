@@ -51,6 +51,7 @@ void tapir_config_init(struct tapir_config *c)
     c->tcp_rst_per_sec = 1000;
     c->tcp_timestamps = true;
     c->tcp_sack = true;
+    c->tcp_limited_transmit = true;     /* RFC 5681 3.2: a sender SHOULD use it */
     strcpy(c->tcp_congestion, "cubic");
     uint64_t seed = 0;
     if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed || seed == 0)

@@ -12,7 +12,53 @@
 
 uint32_t tcp_cc_flight_size(const struct tcp_conn *c)
 {
-    return c->snd_max - c->snd_una;
+    /* RFC 5681 3.2 step 2: "When [RFC3042] is in use, additional data
+     * sent in limited transmit MUST NOT be included in this calculation."
+     * The segments sent on the first two duplicate ACKs neither raise
+     * cwnd nor the ssthresh computed on the third (nor that of a timeout
+     * that comes before any ACK of new data: they were sent on no cwnd). */
+    uint32_t flight = c->snd_max - c->snd_una;
+    return flight > c->limited_tx_bytes ? flight - c->limited_tx_bytes : 0;
+}
+
+/* ---- Limited Transmit (RFC 3042) ---------------------------------------- */
+
+uint32_t tcp_cc_limited_transmit_room(const struct tcp_conn *c)
+{
+    /* RFC 3042 2 / RFC 5681 3.2: on the first and second duplicate ACKs,
+     * outside loss recovery (which has its own rules), a segment of
+     * previously unsent data may go if the receiver's window allows (the
+     * caller's bound) and "the amount of outstanding data would remain less
+     * than or equal to the congestion window plus 2 segments". Allowing
+     * cwnd + DupAcks * SMSS sends one segment per duplicate ACK when cwnd
+     * is full. cwnd itself "MUST NOT be changed". Only new data: after a
+     * timeout snd_nxt is below snd_max (go-back-N) and nothing is new. */
+    if (!c->s->cfg.tcp_limited_transmit || c->in_recovery || c->dupacks == 0 || c->dupacks >= TCP_DUPTHRESH ||
+        c->snd_nxt != c->snd_max || !c->syn_acked)
+        return 0;
+    uint32_t smss = c->snd_mss;
+    uint32_t flight = c->snd_max - c->snd_una;
+    uint64_t limit = (uint64_t)c->cwnd + (uint64_t)c->dupacks * smss;
+    uint32_t room = limit > flight ? (uint32_t)(limit - flight) : 0;
+    if (c->sack_ok) {
+        /* RFC 6675 5 step (3): with SACK, "the number of octets which may
+         * be sent is governed by pipe and cwnd": (3.3) while cwnd - pipe
+         * >= 1 SMSS, up to 1 SMSS of new data. DupAcks only counts ACKs
+         * that SACK new data (tcp_sack_on_ack), so an ACK without new SACK
+         * information never opens this (RFC 3042 2, the note on SACK). */
+        uint32_t pipe = tcp_sack_pipe(c);
+        if (pipe >= c->cwnd || c->cwnd - pipe < smss)
+            return 0;
+        if (c->cwnd - pipe < room)
+            room = c->cwnd - pipe;
+    }
+    return room;
+}
+
+void tcp_cc_limited_transmit_sent(struct tcp_conn *c, uint32_t bytes_beyond_cwnd, uint32_t segs)
+{
+    c->limited_tx_bytes += bytes_beyond_cwnd;
+    c->s->stats.tcp_limited_transmits += segs;
 }
 
 /* ---- NewReno ------------------------------------------------------------- */
@@ -71,6 +117,7 @@ void tcp_cc_init(struct tcp_conn *c)
     c->cwnd = iw;
     c->ssthresh = 0x7fffffff;     /* "arbitrarily high" */
     c->dupacks = 0;
+    c->limited_tx_bytes = 0;
     c->in_recovery = false;
     c->recover = c->iss;
     c->recovery_timer_reset = false;
@@ -97,6 +144,7 @@ bool tcp_cc_newack(struct tcp_conn *c, uint32_t acked, uint32_t ack)
 {
     uint32_t smss = c->snd_mss;
     c->dupacks = 0;
+    c->limited_tx_bytes = 0;        /* acknowledged data: an episode ends */
     if (c->in_recovery) {
         /* recover is snd_max at the start: an ACK reaching it covers
          * everything outstanding then ("all of the data up to and
@@ -166,7 +214,8 @@ bool tcp_cc_dupack(struct tcp_conn *c)
      * returns a duplicate ACK for it; those must not halve ssthresh again. */
     if (seq_leq(c->snd_una, c->recover))
         return false;
-    c->ssthresh = c->cc->on_loss(c, false);
+    c->ssthresh = c->cc->on_loss(c, false);     /* without Limited Transmit's bytes */
+    c->limited_tx_bytes = 0;
     c->recover = c->snd_max;
     c->cwnd = c->ssthresh + 3 * smss;
     c->in_recovery = true;
@@ -204,6 +253,7 @@ void tcp_cc_timeout(struct tcp_conn *c)
     c->cwnd = c->snd_mss;
     c->bytes_acked_ca = 0;
     c->dupacks = 0;
+    c->limited_tx_bytes = 0;
     c->in_recovery = false;
     c->recovery_timer_reset = false;
     /* RFC 6582 3.2 step 4, RFC 6675 5.1: no recovery for old data. */

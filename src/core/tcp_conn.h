@@ -181,6 +181,10 @@ struct tcp_conn {
     /* Congestion control (RFC 5681, RFC 6582, RFC 6675, RFC 9438). */
     uint32_t cwnd, ssthresh;
     uint32_t dupacks;
+    /* Bytes sent beyond cwnd by Limited Transmit (RFC 3042) since DupAcks
+     * was last zero; FlightSize for ssthresh leaves them out (RFC 5681
+     * 3.2 step 2). */
+    uint32_t limited_tx_bytes;
     bool in_recovery;
     uint32_t recover;               /* RecoveryPoint: snd_max when recovery began */
     /* NewReno recovery (no SACK): the first partial ACK has restarted the
@@ -368,8 +372,18 @@ bool tcp_cc_partial_ack_restarts_timer(struct tcp_conn *c);
 void tcp_cc_timeout(struct tcp_conn *c);
 /* Slow start (RFC 5681 3.1), shared by the algorithms. */
 void tcp_cc_slow_start(struct tcp_conn *c, uint32_t acked);
-/* FlightSize for ssthresh: what is in the network (RFC 5681 eq. (4)). */
+/* FlightSize for ssthresh: what is in the network (RFC 5681 eq. (4)),
+ * less what Limited Transmit sent beyond cwnd (RFC 5681 3.2 step 2). */
 uint32_t tcp_cc_flight_size(const struct tcp_conn *c);
+/* The duplicate ACK threshold (RFC 5681 3.2, RFC 6675 DupThresh). */
+#define TCP_DUPTHRESH 3u
+/* Limited Transmit (RFC 3042 2, RFC 5681 3.2, RFC 6675 5 step (3)): how
+ * many bytes of new data may be in flight now, beyond what cwnd allows,
+ * after the first or second duplicate ACK; 0 when it does not apply. */
+uint32_t tcp_cc_limited_transmit_room(const struct tcp_conn *c);
+/* Output sent new data with bytes_beyond_cwnd past cwnd (in segs wire
+ * segments) under that allowance: remember and count them. */
+void tcp_cc_limited_transmit_sent(struct tcp_conn *c, uint32_t bytes_beyond_cwnd, uint32_t segs);
 uint32_t tcp_cube_root(uint64_t x);
 
 /* tcp_ts.c: timestamps (RFC 7323 3-5). */

@@ -2,8 +2,10 @@
  * the API only record what is owed (ack_now, queued data, a FIN); one
  * function, tcp_output(), looks at the state and decides what to send:
  * the SYN, data segmented by the MSS within min(snd_wnd, cwnd) with Nagle and
- * sender-side SWS avoidance, the FIN, or a bare ACK / window update. The
- * retransmission queue is the send ring itself (bytes from snd_una on). */
+ * sender-side SWS avoidance (on the first two duplicate ACKs cwnd plus the
+ * Limited Transmit allowance, RFC 3042), the FIN, or a bare ACK / window
+ * update. The retransmission queue is the send ring itself (bytes from
+ * snd_una on). */
 #include <errno.h>
 
 #include "core/checksum.h"
@@ -323,8 +325,13 @@ static bool send_data(struct tcp_conn *c, bool recovery, uint32_t allowance, boo
             uint32_t room = c->snd_wnd > inflight ? c->snd_wnd - inflight : 0;
             usable = min_u32(allowance, room);
         } else {
-            uint32_t wnd = min_u32(c->snd_wnd, c->cwnd);
-            usable = wnd > inflight ? wnd - inflight : 0;
+            /* The receiver's window always bounds; cwnd does, or on the
+             * first two duplicate ACKs the Limited Transmit allowance
+             * beyond it (RFC 3042 2), whichever is larger. */
+            uint32_t rwnd_room = c->snd_wnd > inflight ? c->snd_wnd - inflight : 0;
+            uint32_t cwnd_room = c->cwnd > inflight ? c->cwnd - inflight : 0;
+            uint32_t lt_room = tcp_cc_limited_transmit_room(c);
+            usable = min_u32(rwnd_room, cwnd_room > lt_room ? cwnd_room : lt_room);
         }
         uint32_t mss_pay = tcp_seg_payload_max(c);
         uint32_t seg_max = mss_pay;
@@ -373,6 +380,13 @@ static bool send_data(struct tcp_conn *c, bool recovery, uint32_t allowance, boo
         }
         if (!retrans)
             c->bytes_sent += len;
+        if (!recovery && !retrans && len > 0 && inflight + len > c->cwnd) {
+            /* New data past cwnd: only the Limited Transmit allowance
+             * lets it go. Count its wire segments; remember its bytes so
+             * that ssthresh leaves them out (RFC 5681 3.2 step 2). */
+            uint32_t beyond = inflight + len - (inflight > c->cwnd ? inflight : c->cwnd);
+            tcp_cc_limited_transmit_sent(c, beyond, (beyond + mss_pay - 1) / mss_pay);
+        }
         tcp_send_segment(c, c->snd_nxt, flags, len, false);
         c->probe_out = false;
         c->snd_nxt += len + (fin ? 1u : 0u);

@@ -48,8 +48,6 @@
 
 #include "core/tcp_conn.h"
 
-#define TCP_DUPTHRESH 3u
-
 static inline uint32_t min_u32(uint32_t a, uint32_t b) { return a < b ? a : b; }
 
 void tcp_sack_negotiate(struct tcp_conn *c, const struct tcp_seg *g)
@@ -368,7 +366,8 @@ bool tcp_sack_maybe_enter_recovery(struct tcp_conn *c)
     c->in_recovery = true;
     c->recover = c->snd_max;
     c->snd_nxt = c->snd_max;
-    c->ssthresh = c->cc->on_loss(c, false);
+    c->ssthresh = c->cc->on_loss(c, false);     /* FlightSize without Limited Transmit's bytes */
+    c->limited_tx_bytes = 0;
     c->cwnd = c->ssthresh;
     c->high_rxt = c->snd_una;
     c->rtt_timing = false;          /* Karn for the one timed segment */

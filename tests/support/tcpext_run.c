@@ -125,6 +125,7 @@ void tcpext_run(const struct tcpext_case *tc, struct tcpext_result *res)
     res->retransmits = st->tcp_retransmits;
     res->fast_retransmits = st->tcp_fast_retransmits;
     res->sack_recoveries = st->tcp_sack_recoveries;
+    res->limited_transmits = st->tcp_limited_transmits;
     res->dropped = r->ndropped;
     if (r->a.error || r->b.error || r->a.mismatch || r->b.mismatch) {
         fail(res, "error %d/%d or mismatch at %llu", r->a.error, r->b.error,

@@ -32,6 +32,7 @@ struct tcpext_result {
     char why[256];
     tapir_time_t elapsed;               /* connect() to the last byte read by B */
     uint64_t rtos, retransmits, fast_retransmits, sack_recoveries, dropped;
+    uint64_t limited_transmits;         /* RFC 3042 segments A sent */
     struct tapir_tcp_info a_info;       /* A's connection when B had everything */
 };
 

@@ -151,9 +151,20 @@ START_TEST(only_the_first_partial_ack_restarts_the_retransmission_timer)
     ck_assert_uint_eq(conn->snd_una, conn->recover);
     ck_assert(seq_gt(conn->snd_max, conn->snd_una));      /* new data went out */
     tcp_script_flush(sc);
+    uint32_t high = conn->snd_max;
+    uint64_t limited = sc->s->stats.tcp_limited_transmits;
     for (int i = 0; i < 4; i++)
         peer_ack(base + FLIGHT_SEGS * MSS);
+    /* They are duplicate ACKs all the same: the first two send one new
+     * segment each (Limited Transmit, RFC 3042 2; the application queued
+     * more than cwnd let go), the others nothing. */
+    for (uint32_t k = 0; k < 2; k++) {
+        ck_assert(tcp_script_next(sc, &o));
+        ck_assert_uint_eq(o.seg.seq, high + k * MSS);
+        ck_assert_uint_eq(o.seg.len, MSS);
+    }
     tcp_script_expect_none(sc);
+    ck_assert_uint_eq(sc->s->stats.tcp_limited_transmits, limited + 2);
     ck_assert(!conn->in_recovery);
     ck_assert_uint_eq(sc->s->stats.tcp_fast_retransmits, 1);
 

@@ -246,13 +246,22 @@ START_TEST(a_fresh_loss_starts_a_recovery_once_the_ack_reaches_recovery_point)
                   ack_at_names[at], conn->snd_max - recovery_point);
     uint32_t cwnd = conn->cwnd, ssthresh = conn->ssthresh, high_data_end = conn->snd_max;
     uint64_t recoveries = sc->s->stats.tcp_sack_recoveries;
+    uint64_t limited_before = sc->s->stats.tcp_limited_transmits;
     for (uint32_t k = 1; k <= 3; k++)
         peer_ack(ack, 1, (const struct tcp_script_block[]){{sacked_from, sacked_from + k * MSS}});
     ck_assert(tcp_sack_is_lost(conn, ack));
     ck_assert_uint_ge(conn->dupacks, 3);
+    /* The first two DupAcks may each send one new segment (Limited
+     * Transmit, RFC 6675 5 step (3), as cwnd - pipe allows): HighData
+     * moves by them before the third, and RecoveryPoint with it. */
+    uint32_t limited = (uint32_t)(sc->s->stats.tcp_limited_transmits - limited_before);
+    ck_assert_uint_le(limited, 2);
+    uint32_t limited_end = high_data_end + limited * MSS;
 
     if (at == ONE_BYTE_SHORT) {
         ck_assert_msg(!conn->in_recovery, "a recovery started with HighACK one byte below RecoveryPoint");
+        for (uint32_t k = 0; k < limited; k++)
+            expect_segment(high_data_end - base + k * MSS);     /* new data, not a fast retransmit */
         tcp_script_expect_none(sc);
         ck_assert_uint_eq(conn->cwnd, cwnd);
         ck_assert_uint_eq(conn->ssthresh, ssthresh);
@@ -261,21 +270,26 @@ START_TEST(a_fresh_loss_starts_a_recovery_once_the_ack_reaches_recovery_point)
     }
     ck_assert_msg(conn->in_recovery, "no recovery with the ACK %s RecoveryPoint", ack_at_names[at]);
     ck_assert_uint_eq(sc->s->stats.tcp_sack_recoveries, recoveries + 1);
-    ck_assert_uint_eq(conn->recover, high_data_end);   /* a new RecoveryPoint (step 4.1) */
+    ck_assert_uint_eq(conn->recover, limited_end);     /* a new RecoveryPoint (step 4.1) */
     if (strcmp(algorithm, "newreno") == 0) {
-        uint32_t half = (high_data_end - ack) / 2;      /* step 4.2, RFC 5681 eq. (4) */
+        /* Step 4.2, RFC 5681 eq. (4); the Limited Transmit segments are
+         * not part of FlightSize (RFC 5681 3.2 step 2). */
+        uint32_t half = (high_data_end - ack) / 2;
         ck_assert_uint_eq(conn->ssthresh, half > 2 * MSS ? half : 2 * MSS);
     }
-    /* Step 4.3: the first segment presumed lost goes at once. */
+    /* Step 4.3: the first segment presumed lost goes at once (after the
+     * Limited Transmit segments of the first two DupAcks). */
+    for (uint32_t k = 0; k < limited; k++)
+        expect_segment(high_data_end - base + k * MSS);
     expect_segment(ack - base);
     tcp_script_flush(sc);
 
     /* (A): this recovery ends with the cumulative ACK that covers its
-     * RecoveryPoint octet (high_data_end - 1), not with one a byte short. */
+     * RecoveryPoint octet (limited_end - 1), not with one a byte short. */
     tcp_script_advance(sc, STEP);
-    peer_ack(high_data_end - 1, 0, NULL);
+    peer_ack(limited_end - 1, 0, NULL);
     ck_assert_msg(conn->in_recovery, "the recovery ended one byte short of its RecoveryPoint");
-    peer_ack(high_data_end, 0, NULL);
+    peer_ack(limited_end, 0, NULL);
     ck_assert_msg(!conn->in_recovery, "an ACK covering RecoveryPoint did not end the recovery");
     ck_assert_uint_eq(sc->s->stats.tcp_sack_recoveries, recoveries + 1);
 }
