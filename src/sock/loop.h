@@ -64,8 +64,9 @@ void loop_read_batch(struct runtime *rt);
 /* Make the stack thread's epoll ignore (park) or watch the device (lock held). */
 void loop_park_device(struct runtime *rt, bool park);
 
-/* Caller-driven mode's defaults: on, no spin; the environment may override
- * them (TAPIR_CALLER_DRIVE=0, TAPIR_SPIN_US=N) for tuning without a rebuild. */
+/* Caller-driven mode's defaults: on, a 50 us adaptive spin; the environment
+ * may override them (TAPIR_CALLER_DRIVE=0, TAPIR_SPIN_US=N) for tuning
+ * without a rebuild. */
 void runtime_drive_defaults(struct runtime *rt);
 
 /* The thread's body; arg is the struct runtime. */
