@@ -380,6 +380,34 @@ START_TEST(urg_on_the_ack_that_completes_a_simultaneous_open)
 }
 END_TEST
 
+/* Passive open: the SYN's URG (and text) is not kept (the text is not
+ * acknowledged, see rcv_listen), the ACK that completes the handshake
+ * carries it again and counts from its own SEG.SEQ, the first data byte. */
+START_TEST(urg_on_a_passive_open_syn_and_on_the_completing_ack)
+{
+    char buf[64], c = 0;
+    new_script();
+    struct tcp_conn *l = tcp_script_listen(sc, 80, 4);
+    sc->peer_wnd = 65535;
+    peer_raw(PEER_ISS, 0, TCP_SYN | TCP_URG, 2, "ab", 2);
+    struct tcp_script_out o;
+    tcp_script_expect_anyseq(sc, TCP_SYN | TCP_ACK, PEER_ISS + 1, &o);
+    sc->our_nxt = o.seg.seq + 1;
+    peer_raw(PEER_ISS + 1, sc->our_nxt, TCP_ACK | TCP_PSH | TCP_URG, 2, "ab", 2);
+    sc->peer_nxt = PEER_ISS + 3;
+    ck_assert_int_eq(tcp_accept(l, &conn), 0);
+    tcp_close(l);
+    ck_assert_int_eq(conn->state, TAPIR_TCP_ESTABLISHED);
+    ck_assert_int_eq(conn->urg_state, TCP_URG_HELD);
+    ck_assert_uint_eq(conn->rcv_up, PEER_ISS + 3);
+    ck_assert_int_eq(read_str(buf, sizeof buf), 1);
+    ck_assert_str_eq(buf, "a");
+    ck_assert_int_eq(read_oob(&c), 1);
+    ck_assert_int_eq(c, 'b');
+    ck_assert_int_eq(tcp_recv(conn, buf, sizeof buf, false), -EAGAIN);
+}
+END_TEST
+
 /* ---- 3. window, loss, duplicates -------------------------------------------- */
 
 static void setup_small_window(void) { open_passive(4096); }
@@ -429,6 +457,73 @@ START_TEST(pointer_far_beyond_the_receive_window)
     ck_assert(held);
     ck_assert_uint_eq(got, off - 1);                /* every byte but the urgent one */
     ck_assert_uint_eq(sc->peer_nxt, conn->rcv_nxt);
+}
+END_TEST
+
+/* Fill the receive window without reading; returns the bytes sent. */
+static uint32_t fill_window(void)
+{
+    static char chunk[1001];
+    memset(chunk, 'f', 1000);
+    uint32_t sent = 0;
+    for (int i = 0; i < 64; i++) {
+        uint32_t wnd = conn->rcv_adv - conn->rcv_nxt;
+        if (wnd == 0)
+            break;
+        uint32_t n = wnd < 1000 ? wnd : 1000;
+        chunk[n] = '\0';
+        peer_data(TCP_PSH, 0, chunk);
+        chunk[n] = 'f';
+        sent += n;
+        tcp_script_advance(sc, TAPIR_MSEC(200));
+        tcp_script_flush(sc);
+    }
+    ck_assert_uint_eq(conn->rcv_adv, conn->rcv_nxt);
+    return sent;
+}
+
+/* RFC 9293 3.10.7.4: a segment that does not fit a zero window is not
+ * acceptable, but "special allowance should be made to accept valid
+ * ACKs, URGs, and RSTs": the probe's byte is dropped, its urgent pointer
+ * is kept, and the byte is urgent when it comes again. */
+START_TEST(urg_on_a_zero_window_probe_is_announced)
+{
+    char buf[1024], c = 0;
+    uint32_t filled = fill_window();
+    uint32_t base = sc->peer_nxt;
+    peer_seg(base, TCP_PSH | TCP_URG, 1, "!");           /* the probe */
+    ck_assert_uint_eq(conn->rcv_nxt, base);             /* its byte not taken */
+    ck_assert_int_eq(conn->urg_state, TCP_URG_NOTYET);
+    ck_assert_uint_eq(conn->rcv_up, base + 1);
+    ck_assert_int_eq(read_oob(&c), -EAGAIN);
+    uint32_t got = 0;
+    long r;
+    while ((r = tcp_recv(conn, buf, sizeof buf, false)) > 0)
+        got += (uint32_t)r;
+    ck_assert_uint_eq(got, filled);
+    tcp_script_advance(sc, TAPIR_MSEC(200));
+    tcp_script_flush(sc);
+    /* The window is open: the byte again, now without URG. */
+    peer_seg(base, TCP_PSH, 0, "!");
+    sc->peer_nxt = base + 1;
+    ck_assert_int_eq(conn->urg_state, TCP_URG_HELD);
+    ck_assert(tcp_at_mark(conn));
+    ck_assert_int_eq(read_oob(&c), 1);
+    ck_assert_int_eq(c, '!');
+    ck_assert_int_eq(tcp_recv(conn, buf, sizeof buf, false), -EAGAIN);
+}
+END_TEST
+
+/* A segment wholly outside the window is dropped before step 6: its URG
+ * announces nothing. */
+START_TEST(urg_on_a_segment_beyond_the_window_is_ignored)
+{
+    uint32_t wnd = conn->rcv_adv - conn->rcv_nxt;
+    char c = 0;
+    peer_seg(sc->peer_nxt + wnd + 10, TCP_PSH | TCP_URG, 1, "zz");
+    ck_assert_int_eq(conn->urg_state, TCP_URG_NONE);
+    ck_assert_int_eq(read_oob(&c), -EINVAL);
+    ck_assert_uint_eq(conn->rcvbuf.len, 0);
 }
 END_TEST
 
@@ -527,6 +622,10 @@ int main(void)
     tcase_add_test(y, urg_naming_the_syn_of_a_simultaneous_open_syn_ack_is_ignored);
     tcase_add_test(y, urg_on_the_ack_that_completes_a_simultaneous_open);
     suite_add_tcase(s, y);
+    TCase *p = tcase_create("passive");
+    tcase_add_checked_fixture(p, NULL, teardown);
+    tcase_add_test(p, urg_on_a_passive_open_syn_and_on_the_completing_ack);
+    suite_add_tcase(s, p);
     TCase *w = tcase_create("window_loss_duplicates");
     tcase_add_checked_fixture(w, setup_established, teardown);
     tcase_add_test(w, urgent_byte_lost_and_retransmitted_keeps_the_mark);
@@ -536,6 +635,8 @@ int main(void)
     TCase *sw = tcase_create("small_window");
     tcase_add_checked_fixture(sw, setup_small_window, teardown);
     tcase_add_test(sw, pointer_far_beyond_the_receive_window);
+    tcase_add_test(sw, urg_on_a_zero_window_probe_is_announced);
+    tcase_add_test(sw, urg_on_a_segment_beyond_the_window_is_ignored);
     suite_add_tcase(s, sw);
     return harness_run(s);
 }
