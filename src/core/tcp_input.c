@@ -221,9 +221,14 @@ static void rcv_syn_sent(struct tcp_conn *c, const struct tcp_seg *g)
         s->stats.tcp_active_opens++;
         enter_established(c, "rcv SYN,ACK, snd ACK");
         c->ack_now = true;
-        /* Text or a FIN on the SYN,ACK continues at step 6 (3.10.7.3). */
+        /* Text or controls on the SYN,ACK continue at step 6, the URG bit
+         * (3.10.7.3). SEG.UP counts from SEG.SEQ, the SYN's own number. */
+        if (g->flags & TCP_URG)
+            tcp_urg_input(c, g);
         if (g->len || (g->flags & TCP_FIN))
             rcv_text_and_fin(c, g->seq + 1, g->data, min_u32(g->len, 65535), (g->flags & TCP_FIN) != 0);
+        if (!c->freed && c->state != TAPIR_TCP_CLOSED && c->urg_state == TCP_URG_NOTYET)
+            tcp_urg_check_arrival(c);
         return;
     }
     /* Simultaneous open: SYN_RECEIVED, and send SYN,ACK <SEQ=ISS><ACK=RCV.NXT>. */
@@ -653,9 +658,11 @@ static void rcv_synchronized(struct tcp_conn *c, const struct tcp_seg *g0)
         break;
     }
 
-    /* Step 6: URG (tcp_urgent.c), before the text is queued. */
+    /* Step 6: URG (tcp_urgent.c), before the text is queued. SEG.UP is an
+     * offset from SEG.SEQ as received (3.10.7.4): g0, since the SYN of a
+     * simultaneous open's SYN,ACK was stripped from g above. */
     if (g->flags & TCP_URG)
-        tcp_urg_input(c, g);
+        tcp_urg_input(c, g0);
     /* Steps 7 and 8: text and FIN. */
     rcv_text_and_fin(c, seq, data, dlen, fin);
     if (c->freed || c->state == TAPIR_TCP_CLOSED)

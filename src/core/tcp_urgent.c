@@ -105,8 +105,12 @@ void tcp_urg_check_arrival(struct tcp_conn *c)
     uint32_t rd = tcp_urg_read_seq(c);
     uint32_t off = urg_seq(c) - rd;
     if (seq_lt(urg_seq(c), rd) || off >= c->rcvbuf.len) {
-        /* The pointer named the FIN's place, not a data byte. */
-        c->urg_state = TCP_URG_NONE;
+        /* The pointer names the FIN's place (everything before RCV.NXT
+         * that is not in the ring): no data byte is urgent and none ever
+         * will be. Keep the announcement, as for a pointer past the FIN:
+         * no byte is invented, POLLPRI stays off, and MSG_OOB answers end
+         * of file (0) as Linux does for urgent data announced but never
+         * received once the peer has closed (its tcp_recv_urg). */
         return;
     }
     tcp_ring_read(&c->rcvbuf, off, &c->urg_byte, 1);

@@ -22,6 +22,15 @@
  * The urgent byte is never copied out of the receive ring: it stays where
  * it arrived and reads step over it, so SO_OOBINLINE can change at any
  * time and the window accounting is unchanged.
+ *
+ * Edges. SEG.UP counts from SEG.SEQ as received: on a segment with SYN
+ * that is the SYN's own number, one before the first data byte (a SYN,ACK
+ * in SYN-SENT continues at step 6, 3.10.7.3; a simultaneous open's
+ * SYN,ACK in SYN-RECEIVED, 3.10.7.4). URG on a bare SYN is not kept, like
+ * its text, which is not acknowledged and comes again. A pointer that
+ * names the FIN's place or lies past it names no data byte: the
+ * announcement stays (TCP_URG_NOTYET) and never becomes a held byte, and
+ * MSG_OOB answers end of file (0), as Linux does.
  */
 #ifndef TAPIR_CORE_TCP_URGENT_H
 #define TAPIR_CORE_TCP_URGENT_H
