@@ -189,11 +189,16 @@ int tapir_accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
         sock_unalloc(nso);
         nso = NULL;
     }
-    sock_release(so);
-    if (rc < 0)
+    if (rc < 0) {
+        sock_release(so);
         return (int)sock_ret(rc);
+    }
     int nfd = nso->fd;
-    sock_release(nso);
+    /* Both references in one hold of the table lock. */
+    sock_table_lock();
+    sock_release_held(so);
+    sock_release_held(nso);
+    sock_table_unlock();
     return nfd;
 }
 
