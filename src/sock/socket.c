@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/spare_poison.h"
 #include "sock/runtime.h"
 #include "sock/socket_internal.h"
 
@@ -340,6 +341,7 @@ static struct tsock *tsock_new(void)
 {
     struct tsock *so = tsock_spares;
     if (so) {
+        spare_unpoison(so, sizeof *so);
         tsock_spares = so->spare_next;
         tsock_nspares--;
         memset(so, 0, sizeof *so);   /* nothing of its last life is kept */
@@ -369,6 +371,7 @@ static void tsock_delete(struct tsock *so)
         return;
     }
     so->spare_next = tsock_spares;
+    spare_poison(so, sizeof *so, offsetof(struct tsock, spare_next));
     tsock_spares = so;
     tsock_nspares++;
 }
@@ -402,7 +405,9 @@ static void tsock_unref(struct tsock *so)
 /* table lock held */
 static void user_put(struct sock_stack *ss)
 {
-    if (--ss->users == 0)
+    /* Only hook_detach waits for users to drain, and it marks the record
+     * dead (table lock) before it waits. */
+    if (--ss->users == 0 && ss->dead)
         pthread_cond_broadcast(&ss->users_cv);
 }
 
