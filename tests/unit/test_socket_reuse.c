@@ -8,11 +8,23 @@
 #include <netinet/tcp.h>
 #include <string.h>
 
+#include "core/stack.h"
+#include "core/tcp_conn.h"
 #include "harness.h"
+#include "sock/runtime.h"
 #include "sock/socket_internal.h"
 #include "sock_env.h"
 
 static struct sock_env env;
+
+/* Freed connections stack s keeps for reuse (read under its lock). */
+static unsigned conn_spares(tapir_stack *s)
+{
+    runtime_lock(s);
+    unsigned n = s->tcp->nconn_spares;
+    runtime_unlock(s);
+    return n;
+}
 
 static void setup(void) { sockenv_start(&env, NULL); }
 static void teardown(void) { sockenv_stop(&env); }
@@ -116,8 +128,13 @@ START_TEST(reused_socket_has_no_pending_error_or_data)
     ck_assert_int_eq(errno, EINPROGRESS);
     ck_assert(sockenv_wait(c, POLLOUT, 2000) & POLLERR);
     ck_assert_int_eq(tapir_close(c), 0);
+    /* Its connection (closed, so freed at once) is a spare; the next
+     * socket's connection is that one. */
+    unsigned spares = conn_spares(env.a);
+    ck_assert_uint_ge(spares, 1);
     int n = tapir_socket_on(env.a, AF_INET, SOCK_STREAM, 0);
     ck_assert_int_ge(n, TAPIR_FD_BASE);
+    ck_assert_uint_eq(conn_spares(env.a), spares - 1);
     int err = -1;
     get_opt(n, SOL_SOCKET, SO_ERROR, &err, sizeof err);
     ck_assert_int_eq(err, 0);
