@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/spare_poison.h"
 #include "core/tcp_conn.h"
 
 int tcp_init(struct tapir_stack *s)
@@ -41,11 +42,24 @@ int tcp_init(struct tapir_stack *s)
     return err;
 }
 
-static void conn_free_memory(struct tcp_conn *c)
+/* At most this many freed connections are kept for reuse per stack: enough
+ * for a server's churn, a bounded amount of idle memory. */
+#define TCP_CONN_SPARES_MAX 64u
+
+/* Free c's memory: kept as a spare (its buffers' storage too, as ring
+ * spares) when keep and there is room, else given back to malloc. */
+static void conn_free_memory(struct tcp_state *t, struct tcp_conn *c, bool keep)
 {
-    tcp_ring_free(&c->sndbuf);
-    tcp_ring_free(&c->rcvbuf);
-    free(c);
+    tcp_ring_free(&t->ring_spares, &c->sndbuf);
+    tcp_ring_free(&t->ring_spares, &c->rcvbuf);
+    if (!keep || t->nconn_spares >= TCP_CONN_SPARES_MAX) {
+        free(c);
+        return;
+    }
+    c->gnext = t->conn_spares;
+    spare_poison(c, sizeof *c, offsetof(struct tcp_conn, gnext));
+    t->conn_spares = c;
+    t->nconn_spares++;
 }
 
 void tcp_destroy(struct tapir_stack *s)
@@ -57,9 +71,16 @@ void tcp_destroy(struct tapir_stack *s)
     struct tcp_conn *c = t->all;
     while (c) {
         struct tcp_conn *next = c->anext;
-        conn_free_memory(c);
+        conn_free_memory(t, c, false);
         c = next;
     }
+    while (t->conn_spares) {
+        c = t->conn_spares;
+        spare_unpoison(c, sizeof *c);
+        t->conn_spares = c->gnext;
+        free(c);
+    }
+    tcp_ring_spares_drain(&t->ring_spares);
     tcp_table_destroy(t);
     free(t);
     s->tcp = NULL;
@@ -114,7 +135,15 @@ struct tcp_conn *tcp_conn_alloc(struct tapir_stack *s, int *err)
         *err = -EMFILE;
         return NULL;
     }
-    struct tcp_conn *c = calloc(1, sizeof *c);
+    struct tcp_conn *c = t->conn_spares;
+    if (c) {
+        spare_unpoison(c, sizeof *c);
+        t->conn_spares = c->gnext;
+        t->nconn_spares--;
+        memset(c, 0, sizeof *c);    /* nothing of its last life is kept */
+    } else {
+        c = calloc(1, sizeof *c);
+    }
     if (!c) {
         *err = -ENOMEM;
         return NULL;
@@ -205,7 +234,7 @@ void tcp_reap(struct tapir_stack *s)
     while (t->graveyard) {
         struct tcp_conn *c = t->graveyard;
         t->graveyard = c->gnext;
-        conn_free_memory(c);
+        conn_free_memory(t, c, true);
     }
 }
 
@@ -243,7 +272,7 @@ void tcp_conn_closed(struct tcp_conn *c, int err, const char *cause)
     c->rto_at = c->delack_at = c->persist_at = c->keepalive_at = c->timewait_at = TAPIR_TIME_NEVER;
     c->idle_at = TAPIR_TIME_NEVER;
     tcp_timer_sync(c);
-    tcp_ring_free(&c->sndbuf);
+    tcp_ring_free(&c->s->tcp->ring_spares, &c->sndbuf);
     c->ooo_n = 0;
     c->ooo_bytes = 0;
     tcp_table_unhash(c);

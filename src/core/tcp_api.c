@@ -200,7 +200,7 @@ static long send_queue(struct tcp_conn *c, const void *data, size_t len, bool ur
     if (space == 0)
         return -EAGAIN;
     uint32_t n = len > space ? space : (uint32_t)len;
-    if (tcp_ring_reserve(&c->sndbuf, c->sndbuf.len + n, c->sndbuf_max) < 0)
+    if (tcp_ring_reserve(&c->s->tcp->ring_spares, &c->sndbuf, c->sndbuf.len + n, c->sndbuf_max) < 0)
         return -ENOMEM;
     tcp_ring_write(&c->sndbuf, c->sndbuf.len, data, n);
     c->sndbuf.len += n;
@@ -328,7 +328,7 @@ void tcp_close(struct tcp_conn *c)
             abort_conn(c, "close() with unread data, snd RST");
             break;
         }
-        tcp_ring_free(&c->rcvbuf);
+        tcp_ring_free(&c->s->tcp->ring_spares, &c->rcvbuf);
         if (!c->fin_queued) {
             c->fin_queued = true;
             if (c->state == TAPIR_TCP_ESTABLISHED || c->state == TAPIR_TCP_SYN_RECEIVED)

@@ -31,11 +31,22 @@ struct tcp_ring {
     const uint8_t *placed_src;
     uint32_t placed_off, placed_len;
 };
-int  tcp_ring_reserve(struct tcp_ring *r, uint32_t need, uint32_t limit);
+/* Storage of the smallest ring size (TCP_RING_MIN) given back by freed
+ * rings, kept per stack for the next ring (at most TCP_RING_SPARES_MAX
+ * blocks): a server that opens and closes many connections is spared a
+ * malloc and a free per buffer. Freed at tcp_destroy. */
+#define TCP_RING_MIN 4096u
+#define TCP_RING_SPARES_MAX 32u
+struct tcp_ring_spares {
+    uint8_t *head;                  /* each block starts with the next's address */
+    uint32_t n;
+};
+void tcp_ring_spares_drain(struct tcp_ring_spares *sp);
+int  tcp_ring_reserve(struct tcp_ring_spares *sp, struct tcp_ring *r, uint32_t need, uint32_t limit);
 void tcp_ring_write(struct tcp_ring *r, uint32_t off, const uint8_t *src, uint32_t n);
 void tcp_ring_read(const struct tcp_ring *r, uint32_t off, uint8_t *dst, uint32_t n);
 void tcp_ring_consume(struct tcp_ring *r, uint32_t n);
-void tcp_ring_free(struct tcp_ring *r);
+void tcp_ring_free(struct tcp_ring_spares *sp, struct tcp_ring *r);
 /* tcp_ring_read() that also returns the partial checksum (RFC 1071) of the
  * n bytes, summed as one area starting on the 16-bit word grid (as
  * csum_partial(dst, n, 0) would), in the same pass over the data. */
@@ -261,6 +272,11 @@ struct tcp_state {
     struct tcp_conn *all;           /* every live connection */
     uint32_t nconns;
     struct tcp_conn *graveyard;     /* freed at the end of the current call */
+    /* freed connections kept for reuse by tcp_conn_alloc (linked by gnext;
+     * at most TCP_CONN_SPARES_MAX), and spare ring storage */
+    struct tcp_conn *conn_spares;
+    uint32_t nconn_spares;
+    struct tcp_ring_spares ring_spares;
     bool batching;                  /* tcp_batch_begin .. tcp_batch_end */
     struct tcp_conn *batch;         /* connections whose output waits for the end */
     struct tcp_conn **heap;         /* timer min-heap on conn->deadline */

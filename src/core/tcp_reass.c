@@ -59,7 +59,7 @@ long tcp_reass_insert(struct tcp_conn *c, uint32_t seq, const uint8_t *data, uin
         return 0;
     uint32_t gap = seq - c->rcv_nxt;
     uint64_t need = (uint64_t)c->rcvbuf.len + gap + len;
-    if (need > c->rcvbuf_max || tcp_ring_reserve(&c->rcvbuf, (uint32_t)need, c->rcvbuf_max) < 0)
+    if (need > c->rcvbuf_max || tcp_ring_reserve(&c->s->tcp->ring_spares, &c->rcvbuf, (uint32_t)need, c->rcvbuf_max) < 0)
         return -ENOBUFS;
     if (gap != 0) {
         if (ranges_add(c, seq, seq + len) < 0)

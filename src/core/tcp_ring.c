@@ -4,11 +4,50 @@
 #include <string.h>
 
 #include "core/checksum.h"
+#include "core/spare_poison.h"
 #include "core/tcp_conn.h"
 
-#define TCP_RING_MIN 4096u
+/* Storage for a ring of cap bytes: a spare block when cap is the size
+ * spares have, else malloc. */
+static uint8_t *storage_take(struct tcp_ring_spares *sp, uint32_t cap)
+{
+    if (cap == TCP_RING_MIN && sp->head) {
+        uint8_t *m = sp->head;
+        spare_unpoison(m, TCP_RING_MIN);
+        memcpy(&sp->head, m, sizeof sp->head);
+        sp->n--;
+        return m;
+    }
+    return malloc(cap);
+}
 
-int tcp_ring_reserve(struct tcp_ring *r, uint32_t need, uint32_t limit)
+/* Give back the storage of a ring of cap bytes (mem may be NULL). */
+static void storage_give(struct tcp_ring_spares *sp, uint8_t *mem, uint32_t cap)
+{
+    if (!mem)
+        return;
+    if (cap != TCP_RING_MIN || sp->n >= TCP_RING_SPARES_MAX) {
+        free(mem);
+        return;
+    }
+    memcpy(mem, &sp->head, sizeof sp->head);
+    spare_poison(mem, TCP_RING_MIN, 0);
+    sp->head = mem;
+    sp->n++;
+}
+
+void tcp_ring_spares_drain(struct tcp_ring_spares *sp)
+{
+    while (sp->head) {
+        uint8_t *m = sp->head;
+        spare_unpoison(m, TCP_RING_MIN);
+        memcpy(&sp->head, m, sizeof sp->head);
+        free(m);
+    }
+    sp->n = 0;
+}
+
+int tcp_ring_reserve(struct tcp_ring_spares *sp, struct tcp_ring *r, uint32_t need, uint32_t limit)
 {
     if (need <= r->cap)
         return 0;
@@ -19,7 +58,7 @@ int tcp_ring_reserve(struct tcp_ring *r, uint32_t need, uint32_t limit)
         ncap = ncap > UINT32_MAX / 2 ? UINT32_MAX : ncap * 2;
     if (ncap > limit)
         ncap = limit;
-    uint8_t *m = malloc(ncap);
+    uint8_t *m = storage_take(sp, ncap);
     if (!m)
         return -ENOMEM;
     /* Copy every byte position (out-of-order data lives past len too). */
@@ -27,7 +66,7 @@ int tcp_ring_reserve(struct tcp_ring *r, uint32_t need, uint32_t limit)
         uint32_t first = r->cap - r->head;
         memcpy(m, r->mem + r->head, first);
         memcpy(m + first, r->mem, r->head);
-        free(r->mem);
+        storage_give(sp, r->mem, r->cap);
     }
     r->mem = m;
     r->cap = ncap;
@@ -118,8 +157,8 @@ void tcp_ring_consume(struct tcp_ring *r, uint32_t n)
     tcp_ring_place_forget(r);       /* its offset was relative to the old head */
 }
 
-void tcp_ring_free(struct tcp_ring *r)
+void tcp_ring_free(struct tcp_ring_spares *sp, struct tcp_ring *r)
 {
-    free(r->mem);
+    storage_give(sp, r->mem, r->cap);
     memset(r, 0, sizeof *r);
 }

@@ -252,6 +252,11 @@ void tcp_timer_sync(struct tcp_conn *c)
     d = time_min(d, c->idle_at);
     if (c->freed)
         d = TAPIR_TIME_NEVER;
+    /* Most calls leave the earliest timer as it was (a segment that moved
+     * no timer, one re-armed at the same time): the heap is already right. */
+    bool in_heap = c->heap_idx != UINT32_MAX;
+    if (d == c->deadline && in_heap == (d != TAPIR_TIME_NEVER))
+        return;
     c->deadline = d;
     if (d == TAPIR_TIME_NEVER) {
         tcp_heap_remove(c);

@@ -83,9 +83,9 @@ static void idle_expired(struct tcp_conn *c)
 {
     c->idle_at = TAPIR_TIME_NEVER;
     if (c->sndbuf.mem && c->sndbuf.len == 0)
-        tcp_ring_free(&c->sndbuf);
+        tcp_ring_free(&c->s->tcp->ring_spares, &c->sndbuf);
     if (c->rcvbuf.mem && c->rcvbuf.len == 0 && c->ooo_n == 0)
-        tcp_ring_free(&c->rcvbuf);
+        tcp_ring_free(&c->s->tcp->ring_spares, &c->rcvbuf);
 }
 
 void tcp_enter_time_wait(struct tcp_conn *c, const char *cause)
@@ -94,11 +94,11 @@ void tcp_enter_time_wait(struct tcp_conn *c, const char *cause)
     /* TIME_WAIT keeps only the sequence state: no buffers, no other timers. */
     c->rto_at = c->persist_at = c->keepalive_at = c->delack_at = c->idle_at = TAPIR_TIME_NEVER;
     c->timewait_at = c->s->now + 2 * c->s->cfg.msl;
-    tcp_ring_free(&c->sndbuf);
+    tcp_ring_free(&c->s->tcp->ring_spares, &c->sndbuf);
     c->ooo_n = 0;
     c->ooo_bytes = 0;
     if (c->rcvbuf.len == 0 || c->orphan)
-        tcp_ring_free(&c->rcvbuf);
+        tcp_ring_free(&c->s->tcp->ring_spares, &c->rcvbuf);
     tcp_timer_sync(c);
 }
 

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/spare_poison.h"
 #include "sock/runtime.h"
 #include "sock/socket_internal.h"
 
@@ -19,6 +20,10 @@ static unsigned slots_used;
 static unsigned slots_limit = 65536;
 static struct sock_stack *stacks;      /* stacks that have (had) sockets */
 static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
+/* tsocks nobody references any more, kept for reuse (tsock_new) */
+#define TSOCK_SPARES_MAX 64
+static struct tsock *tsock_spares;
+static unsigned tsock_nspares;
 
 uint64_t sock_now_us(void)
 {
@@ -36,10 +41,17 @@ uint64_t sock_deadline(uint64_t timeout_us)
 
 void sock_wake(struct tsock *so)
 {
-    pthread_mutex_lock(&so->wait_mx);
-    so->gen++;
-    pthread_cond_broadcast(&so->wait_cv);
-    pthread_mutex_unlock(&so->wait_mx);
+    /* Nobody in sock_wait's condition wait (cv_waiters is counted under the
+     * runtime lock, which we hold): every reader of gen holds the runtime
+     * lock too, so neither wait_mx nor a broadcast is needed. */
+    if (so->cv_waiters == 0) {
+        so->gen++;
+    } else {
+        pthread_mutex_lock(&so->wait_mx);
+        so->gen++;
+        pthread_cond_broadcast(&so->wait_cv);
+        pthread_mutex_unlock(&so->wait_mx);
+    }
     runtime_wake_driver(so->stack, &so->gen);
     const uint64_t one = 1;
     for (struct poll_waiter *w = so->waiters; w; w = w->next) {
@@ -69,6 +81,7 @@ int sock_wait(struct tsock *so, uint64_t deadline)
         goto done;
     rc = 0;
     runtime_cond_wait_begin(so->stack);
+    so->cv_waiters++;              /* from here sock_wake signals wait_cv */
     runtime_unlock(so->stack);
     pthread_mutex_lock(&so->wait_mx);
     while (so->gen == gen) {
@@ -87,6 +100,7 @@ int sock_wait(struct tsock *so, uint64_t deadline)
     }
     pthread_mutex_unlock(&so->wait_mx);
     sock_lock(so->stack);
+    so->cv_waiters--;
     runtime_cond_wait_end(so->stack);
 done:
     if (so->closed)
@@ -106,7 +120,11 @@ void sock_take_accepted(struct tsock *so)
 {
     struct tcp_conn *n;
     while (so->acc_len < so->backlog && tcp_accept(so->conn, &n) == 0) {
-        struct accepted *a = malloc(sizeof *a);
+        struct accepted *a = so->acc_spare;
+        if (a)
+            so->acc_spare = a->next;
+        else
+            a = malloc(sizeof *a);
         if (!a) {
             tcp_abort(n);
             break;
@@ -122,6 +140,16 @@ void sock_take_accepted(struct tsock *so)
     }
 }
 
+/* Free the listener's spare queue nodes. */
+static void free_acc_spares(struct tsock *so)
+{
+    while (so->acc_spare) {
+        struct accepted *a = so->acc_spare;
+        so->acc_spare = a->next;
+        free(a);
+    }
+}
+
 struct tcp_conn *sock_pop_accepted(struct tsock *so)
 {
     struct accepted *a = so->acc_head;
@@ -134,7 +162,8 @@ struct tcp_conn *sock_pop_accepted(struct tsock *so)
         so->acc_tail = &so->acc_head;
     so->acc_len--;
     struct tcp_conn *c = a->conn;
-    free(a);
+    a->next = so->acc_spare;        /* kept for the next connection */
+    so->acc_spare = a;
     sock_take_accepted(so);         /* room again: take what the core holds */
     return c;
 }
@@ -150,6 +179,7 @@ void sock_drop_accepted(struct tsock *so, bool reset)
     }
     so->acc_tail = &so->acc_head;
     so->acc_len = 0;
+    free_acc_spares(so);
 }
 
 /* The core's readiness callback (runtime lock held, from inside the core). */
@@ -304,15 +334,63 @@ static void slot_clear(int fd)
     slots_used--;
 }
 
+/* A zeroed tsock with its wait_mx and wait_cv initialised: a spare one
+ * when there is one, else a new allocation; NULL without memory. Spares
+ * spare a server a calloc and a free per connection. Table lock held. */
+static struct tsock *tsock_new(void)
+{
+    struct tsock *so = tsock_spares;
+    if (so) {
+        spare_unpoison(so, sizeof *so);
+        tsock_spares = so->spare_next;
+        tsock_nspares--;
+        memset(so, 0, sizeof *so);   /* nothing of its last life is kept */
+    } else {
+        so = calloc(1, sizeof *so);
+        if (!so)
+            return NULL;
+    }
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&so->wait_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&so->wait_mx, NULL);
+    return so;
+}
+
+/* The end of a tsock nobody references: kept as a spare (at most
+ * TSOCK_SPARES_MAX, so idle memory does not grow) or freed. Table lock held. */
+static void tsock_delete(struct tsock *so)
+{
+    free_acc_spares(so);
+    pthread_mutex_destroy(&so->wait_mx);
+    pthread_cond_destroy(&so->wait_cv);
+    if (tsock_nspares >= TSOCK_SPARES_MAX) {
+        free(so);
+        return;
+    }
+    so->spare_next = tsock_spares;
+    spare_poison(so, sizeof *so, offsetof(struct tsock, spare_next));
+    tsock_spares = so;
+    tsock_nspares++;
+}
+
+unsigned sock_spare_count(void)
+{
+    pthread_mutex_lock(&table_mx);
+    unsigned n = tsock_nspares;
+    pthread_mutex_unlock(&table_mx);
+    return n;
+}
+
 /* table lock held */
 static void tsock_unref(struct tsock *so)
 {
     if (--so->refs > 0)
         return;
     struct sock_stack *ss = so->ss;
-    pthread_mutex_destroy(&so->wait_mx);
-    pthread_cond_destroy(&so->wait_cv);
-    free(so);
+    tsock_delete(so);
     if (--ss->nsocks == 0 && ss->dead && ss->users == 0) {
         for (struct sock_stack **pp = &stacks; *pp; pp = &(*pp)->next)
             if (*pp == ss) {
@@ -327,7 +405,9 @@ static void tsock_unref(struct tsock *so)
 /* table lock held */
 static void user_put(struct sock_stack *ss)
 {
-    if (--ss->users == 0)
+    /* Only hook_detach waits for users to drain, and it marks the record
+     * dead (table lock) before it waits. */
+    if (--ss->users == 0 && ss->dead)
         pthread_cond_broadcast(&ss->users_cv);
 }
 
@@ -400,26 +480,20 @@ void sock_leave(struct tsock *so, bool kick)
 int sock_alloc(tapir_stack *stack, struct sock_stack *same, struct tsock **out)
 {
     pthread_once(&hooks_once, register_hooks);
-    struct tsock *so = calloc(1, sizeof *so);
-    if (!so)
+    pthread_mutex_lock(&table_mx);
+    struct tsock *so = tsock_new();
+    if (!so) {
+        pthread_mutex_unlock(&table_mx);
         return -ENOMEM;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&so->wait_cv, &ca);
-    pthread_condattr_destroy(&ca);
-    pthread_mutex_init(&so->wait_mx, NULL);
+    }
     so->stack = stack;
     so->acc_tail = &so->acc_head;
     so->refs = 2;              /* the table's and the caller's */
 
-    pthread_mutex_lock(&table_mx);
     struct sock_stack *ss = same;
     if (ss && ss->dead) {
+        tsock_delete(so);
         pthread_mutex_unlock(&table_mx);
-        pthread_mutex_destroy(&so->wait_mx);
-        pthread_cond_destroy(&so->wait_cv);
-        free(so);
         return -ECONNABORTED;
     }
     if (!ss)
@@ -429,10 +503,8 @@ int sock_alloc(tapir_stack *stack, struct sock_stack *same, struct tsock **out)
     if (!ss) {
         ss = calloc(1, sizeof *ss);
         if (!ss) {
+            tsock_delete(so);
             pthread_mutex_unlock(&table_mx);
-            pthread_mutex_destroy(&so->wait_mx);
-            pthread_cond_destroy(&so->wait_cv);
-            free(so);
             return -ENOMEM;
         }
         ss->stack = stack;
@@ -442,10 +514,8 @@ int sock_alloc(tapir_stack *stack, struct sock_stack *same, struct tsock **out)
     }
     int rc = slot_take(so);
     if (rc < 0) {
+        tsock_delete(so);
         pthread_mutex_unlock(&table_mx);
-        pthread_mutex_destroy(&so->wait_mx);
-        pthread_cond_destroy(&so->wait_cv);
-        free(so);
         return rc;      /* an empty ss stays listed; it is reused */
     }
     so->ss = ss;

@@ -146,32 +146,20 @@ int tapir_accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
                 break;
             continue;
         }
-        /* A descriptor first (EMFILE leaves the connection queued, as Linux),
-         * taken without the runtime lock (lock order). */
-        runtime_unlock(stack);
+        /* A descriptor first (EMFILE leaves the connection queued, as
+         * Linux). The table lock nests inside the runtime lock (the order
+         * of socket_internal.h), so the runtime lock stays held: nobody can
+         * take the connection or close the listener meanwhile. */
         rc = sock_alloc(stack, so->ss, &nso);
-        sock_lock(stack);
         if (rc < 0)
             break;
-        if (so->closed || so->dead) {
-            rc = so->closed ? -EBADF : -ECONNABORTED;
-            break;
-        }
         struct tcp_conn *c = sock_pop_accepted(so);
-        rc = c ? 0 : -EAGAIN;
-        if (rc == -EAGAIN) {       /* another thread took it meanwhile */
-            runtime_unlock(stack);
+        if (!c) {                  /* (not expected: the core said acceptable) */
             sock_unalloc(nso);
             nso = NULL;
-            sock_lock(stack);
-            if (so->closed || so->dead) {
-                rc = so->closed ? -EBADF : -ECONNABORTED;
-                break;
-            }
-            continue;
-        }
-        if (rc < 0)
+            rc = -EAGAIN;
             break;
+        }
         sock_attach_conn(nso, c);
         nso->opts = so->opts;
         nso->nonblock = (flags & SOCK_NONBLOCK) != 0;
@@ -189,11 +177,16 @@ int tapir_accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
         sock_unalloc(nso);
         nso = NULL;
     }
-    sock_release(so);
-    if (rc < 0)
+    if (rc < 0) {
+        sock_release(so);
         return (int)sock_ret(rc);
+    }
     int nfd = nso->fd;
-    sock_release(nso);
+    /* Both references in one hold of the table lock. */
+    sock_table_lock();
+    sock_release_held(so);
+    sock_release_held(nso);
+    sock_table_unlock();
     return nfd;
 }
 

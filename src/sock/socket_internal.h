@@ -5,7 +5,9 @@
  *      field of a tsock marked "runtime lock" below;
  *   2. the table lock (sock_table_lock)          guards the descriptor table,
  *      reference counts and the per-stack records;
- *   3. a socket's wait_mx                        guards gen (with 1).
+ *   3. a socket's wait_mx                        guards gen (with 1) while
+ *      a thread waits on wait_cv (cv_waiters > 0); with none waiting, the
+ *      runtime lock alone guards gen.
  * An API call never takes 1 while holding 2 or 3.
  *
  * Lifetime: a tsock is referenced by its table slot and by every API call
@@ -75,6 +77,7 @@ struct tsock {
     struct sock_stack *ss;         /* immutable */
     tapir_stack *stack;            /* immutable */
     unsigned refs;                 /* table lock */
+    struct tsock *spare_next;      /* table lock: in the spares once unreferenced */
 
     /* runtime lock */
     struct tcp_conn *conn;         /* NULL once closed or the stack stopped */
@@ -88,8 +91,15 @@ struct tsock {
     /* listener: connections taken from the core, oldest first */
     struct accepted *acc_head, **acc_tail;
     unsigned acc_len, backlog;
+    /* listener: spare nodes for acc_* (at most as many as ever queued at
+     * once, so no more than the backlog), sparing a malloc per connection */
+    struct accepted *acc_spare;
+    /* threads in sock_wait's condition-variable wait (between unlocking
+     * the runtime lock and taking it back): sock_wake takes wait_mx and
+     * signals wait_cv only when there are some */
+    unsigned cv_waiters;
 
-    /* wait_mx (written with the runtime lock held too) */
+    /* wait_mx (written with the runtime lock held too; see cv_waiters) */
     pthread_mutex_t wait_mx;
     pthread_cond_t wait_cv;        /* CLOCK_MONOTONIC */
     unsigned gen;                  /* bumped at every possible readiness change */
@@ -136,6 +146,8 @@ void sock_wake(struct tsock *so);
 int sock_alloc(tapir_stack *stack, struct sock_stack *same, struct tsock **out);
 /* Undo sock_alloc before the descriptor was handed out (no runtime lock). */
 void sock_unalloc(struct tsock *so);
+/* Unreferenced tsocks kept for reuse by sock_alloc (a bounded number). */
+unsigned sock_spare_count(void);
 /* Make sure the core tells us about readiness changes (runtime lock held). */
 void sock_attach_conn(struct tsock *so, struct tcp_conn *c);
 uint64_t sock_now_us(void);

@@ -122,14 +122,14 @@ static int ms_until(uint64_t deadline)
     return ms > 1000000000u ? 1000000000 : (int)ms;
 }
 
-/* Lock for a phase: unlinking needs no clock; the others take it with
- * sock_lock, as every API call's first hold does. */
+/* Lock for a phase. No phase needs the core's clock brought up to date
+ * (sock_lock): they only look at readiness (tcp_events reads no time) and
+ * hang or unhang waiters, starting nothing the core would stamp; the
+ * driving wait takes it with sock_lock. */
 static void phase_lock(tapir_stack *s, enum poll_phase ph)
 {
-    if (ph == PHASE_UNLINK)
-        runtime_lock(s);
-    else
-        sock_lock(s);
+    (void)ph;
+    runtime_lock(s);
 }
 
 /* One socket's part of a phase (its stack's lock held): the number of
