@@ -330,7 +330,7 @@ static bool send_data(struct tcp_conn *c, bool recovery, uint32_t allowance, boo
              * beyond it (RFC 3042 2), whichever is larger. */
             uint32_t rwnd_room = c->snd_wnd > inflight ? c->snd_wnd - inflight : 0;
             uint32_t cwnd_room = c->cwnd > inflight ? c->cwnd - inflight : 0;
-            uint32_t lt_room = tcp_cc_limited_transmit_room(c);
+            uint32_t lt_room = c->dupacks ? tcp_cc_limited_transmit_room(c) : 0;
             usable = min_u32(rwnd_room, cwnd_room > lt_room ? cwnd_room : lt_room);
         }
         uint32_t mss_pay = tcp_seg_payload_max(c);
