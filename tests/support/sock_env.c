@@ -105,3 +105,21 @@ void sockenv_sleep_ms(long ms)
     struct timespec t = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
     nanosleep(&t, NULL);
 }
+
+void sockenv_echo(int fd)
+{
+    char buf[8192];
+    for (;;) {
+        ssize_t n = tapir_read(fd, buf, sizeof buf);
+        if (n <= 0)
+            break;
+        if (tapir_write(fd, buf, (size_t)n) != n)
+            break;
+    }
+}
+
+void *sockenv_echo_thread(void *arg)
+{
+    sockenv_echo((int)(intptr_t)arg);
+    return NULL;
+}

@@ -35,6 +35,10 @@ int sockenv_listen(tapir_stack *s, uint16_t port);
 void sockenv_pair(struct sock_env *e, uint16_t port, int *client, int *server, int *listener);
 /* Wait until fd reports one of want (tapir_poll), at most ms; the revents. */
 short sockenv_wait(int fd, short want, int ms);
+/* Echo everything read on fd back to it until EOF or an error. */
+void sockenv_echo(int fd);
+/* The same as a pthread start routine; arg is the fd cast to intptr_t. */
+void *sockenv_echo_thread(void *arg);
 /* Monotonic milliseconds. */
 uint64_t sockenv_ms(void);
 /* Sleep ms milliseconds (wall clock). */

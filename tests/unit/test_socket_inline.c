@@ -23,21 +23,6 @@ static struct sock_env env;
 static void setup(void) { sockenv_start(&env, NULL); }
 static void teardown(void) { sockenv_stop(&env); }
 
-/* Echo everything back until EOF or an error. */
-static void *echo_server(void *arg)
-{
-    int fd = (int)(intptr_t)arg;
-    char buf[4096];
-    for (;;) {
-        ssize_t n = tapir_read(fd, buf, sizeof buf);
-        if (n <= 0)
-            break;
-        if (tapir_write(fd, buf, (size_t)n) != n)
-            break;
-    }
-    return NULL;
-}
-
 /* rounds 64-byte request/response round trips on c; 0 if all came back right. */
 static int round_trips(int c, int rounds)
 {
@@ -67,7 +52,7 @@ static void rr_with_mode(bool caller_drive)
     int c, s;
     sockenv_pair(&env, 7200, &c, &s, NULL);
     pthread_t t;
-    pthread_create(&t, NULL, echo_server, (void *)(intptr_t)s);
+    pthread_create(&t, NULL, sockenv_echo_thread, (void *)(intptr_t)s);
     unsigned long before = runtime_drive_count(env.a);
     ck_assert_int_eq(round_trips(c, 300), 0);
     unsigned long drove = runtime_drive_count(env.a) - before;
@@ -270,7 +255,7 @@ START_TEST(frames_nobody_waits_for_are_handled)
     int c, s;
     sockenv_pair(&env, 7205, &c, &s, NULL);
     pthread_t t;
-    pthread_create(&t, NULL, echo_server, (void *)(intptr_t)s);
+    pthread_create(&t, NULL, sockenv_echo_thread, (void *)(intptr_t)s);
     ck_assert_int_eq(round_trips(c, 20), 0);    /* A's reader drove, then left */
     /* Now B's echo server sends without anyone on A reading. */
     char big[3000];
@@ -297,7 +282,7 @@ static void poll_round_trips(bool caller_drive)
     int c, s;
     sockenv_pair(&env, 7206, &c, &s, NULL);
     pthread_t t;
-    pthread_create(&t, NULL, echo_server, (void *)(intptr_t)s);
+    pthread_create(&t, NULL, sockenv_echo_thread, (void *)(intptr_t)s);
     int pp[2];
     ck_assert_int_eq(pipe(pp), 0);
     unsigned long before = runtime_drive_count(env.a);

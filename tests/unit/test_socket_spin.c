@@ -25,20 +25,6 @@ static struct sock_env env;
 static void setup(void) { sockenv_start(&env, NULL); }
 static void teardown(void) { sockenv_stop(&env); }
 
-static void *echo_server(void *arg)
-{
-    int fd = (int)(intptr_t)arg;
-    char buf[4096];
-    for (;;) {
-        ssize_t n = tapir_read(fd, buf, sizeof buf);
-        if (n <= 0)
-            break;
-        if (tapir_write(fd, buf, (size_t)n) != n)
-            break;
-    }
-    return NULL;
-}
-
 /* rounds round trips of size-byte messages; 0 if every byte came back. */
 static int round_trips(int c, int rounds, size_t size)
 {
@@ -72,7 +58,7 @@ START_TEST(round_trips_caught_while_spinning)
     int c, s;
     sockenv_pair(&env, 7300, &c, &s, NULL);
     pthread_t t;
-    pthread_create(&t, NULL, echo_server, (void *)(intptr_t)s);
+    pthread_create(&t, NULL, sockenv_echo_thread, (void *)(intptr_t)s);
     unsigned long spun0, woke0, spun1, woke1;
     runtime_first_frame_counts(env.a, &spun0, &woke0);
     ck_assert_int_eq(round_trips(c, 200, 64), 0);
@@ -199,7 +185,7 @@ START_TEST(round_trips_read_on_waking)
     int c, s;
     sockenv_pair(&env, 7304, &c, &s, NULL);
     pthread_t t;
-    pthread_create(&t, NULL, echo_server, (void *)(intptr_t)s);
+    pthread_create(&t, NULL, sockenv_echo_thread, (void *)(intptr_t)s);
     unsigned long spun0, woke0, spun1, woke1;
     runtime_first_frame_counts(env.a, &spun0, &woke0);
     ck_assert_int_eq(round_trips(c, 200, 64), 0);
@@ -286,7 +272,7 @@ START_TEST(device_without_concurrent_send_read_under_lock)
     int c, s;
     sockenv_pair(&env, 7306, &c, &s, NULL);
     pthread_t t;
-    pthread_create(&t, NULL, echo_server, (void *)(intptr_t)s);
+    pthread_create(&t, NULL, sockenv_echo_thread, (void *)(intptr_t)s);
     unsigned long spun0, woke0, spun1, woke1;
     runtime_first_frame_counts(env.a, &spun0, &woke0);
     ck_assert_int_eq(round_trips(c, 100, 64), 0);

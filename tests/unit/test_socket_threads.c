@@ -28,14 +28,7 @@ static atomic_int served;
 static void *serve_one(void *arg)
 {
     int fd = (int)(intptr_t)arg;
-    char buf[8192];
-    for (;;) {
-        ssize_t n = tapir_read(fd, buf, sizeof buf);
-        if (n <= 0)
-            break;
-        if (tapir_write(fd, buf, (size_t)n) != n)
-            break;
-    }
+    sockenv_echo(fd);
     tapir_close(fd);
     atomic_fetch_add(&served, 1);
     return NULL;
