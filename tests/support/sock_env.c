@@ -6,8 +6,10 @@
 #include <errno.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "harness.h"
+#include "sock/runtime.h"
 #include "tapir/vlink.h"
 
 void sockenv_start(struct sock_env *e, void (*tune)(struct tapir_config *cfg))
@@ -121,5 +123,67 @@ void sockenv_echo(int fd)
 void *sockenv_echo_thread(void *arg)
 {
     sockenv_echo((int)(intptr_t)arg);
+    return NULL;
+}
+
+int sockenv_round_trips(int c, int rounds, size_t size)
+{
+    unsigned char req[8192], rsp[8192];
+    if (size > sizeof req)
+        return -4;
+    for (int i = 0; i < rounds; i++) {
+        for (size_t k = 0; k < size; k++)
+            req[k] = (unsigned char)(i * 131 + k * 7);
+        if (tapir_write(c, req, size) != (ssize_t)size)
+            return -1;
+        size_t got = 0;
+        while (got < size) {
+            ssize_t n = tapir_read(c, rsp + got, size - got);
+            if (n <= 0)
+                return -2;
+            got += (size_t)n;
+        }
+        if (memcmp(req, rsp, size) != 0)
+            return -3;
+    }
+    return 0;
+}
+
+static void *reader_main(void *arg)
+{
+    struct sockenv_reader *r = arg;
+    char x;
+    r->n = tapir_read(r->fd, &x, 1);
+    r->err = errno;
+    atomic_store(&r->done, true);
+    return NULL;
+}
+
+void sockenv_start_driving_reader(struct sockenv_reader *r, int fd, tapir_stack *s, pthread_t *t)
+{
+    unsigned long before = runtime_drive_count(s);
+    r->fd = fd;
+    atomic_init(&r->done, false);
+    pthread_create(t, NULL, reader_main, r);
+    for (int i = 0; i < 500 && runtime_drive_count(s) == before; i++)
+        sockenv_sleep_ms(1);
+    ck_assert_msg(runtime_drive_count(s) > before, "the reader never drove the device");
+    sockenv_sleep_ms(20);
+    ck_assert(!atomic_load(&r->done));
+}
+
+void sockenv_join_reader(struct sockenv_reader *r, pthread_t t, int ms)
+{
+    for (int i = 0; i < ms && !atomic_load(&r->done); i++)
+        sockenv_sleep_ms(1);
+    ck_assert_msg(atomic_load(&r->done), "the driving reader was not woken");
+    pthread_join(t, NULL);
+}
+
+void *sockenv_write_pipe_later(void *arg)
+{
+    sockenv_sleep_ms(50);
+    ssize_t n = write(*(int *)arg, "x", 1);
+    (void)n;
     return NULL;
 }

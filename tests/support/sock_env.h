@@ -11,6 +11,8 @@
 #define TAPIR_TEST_SOCK_ENV_H
 
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -39,6 +41,25 @@ short sockenv_wait(int fd, short want, int ms);
 void sockenv_echo(int fd);
 /* The same as a pthread start routine; arg is the fd cast to intptr_t. */
 void *sockenv_echo_thread(void *arg);
+/* rounds request/response round trips of size bytes (at most 8192) on c
+ * to an echoing peer; 0 if every byte came back, else negative. */
+int sockenv_round_trips(int c, int rounds, size_t size);
+
+/* A reader blocked in a 1-byte tapir_read on another thread. */
+struct sockenv_reader {
+    int fd;
+    ssize_t n;              /* what the read returned, */
+    int err;                /* ... its errno */
+    atomic_bool done;
+};
+/* Start a reader on fd and wait until it drives the device of stack s
+ * (caller-driven mode), then check that it is still blocked 20 ms later. */
+void sockenv_start_driving_reader(struct sockenv_reader *r, int fd, tapir_stack *s, pthread_t *t);
+/* Wait at most ms for the reader to return (asserts it did), then join it. */
+void sockenv_join_reader(struct sockenv_reader *r, pthread_t t, int ms);
+/* Thread: write one byte to the pipe end *(int *)arg after 50 ms. */
+void *sockenv_write_pipe_later(void *arg);
+
 /* Monotonic milliseconds. */
 uint64_t sockenv_ms(void);
 /* Sleep ms milliseconds (wall clock). */

@@ -332,7 +332,7 @@ void tcp_script_expect_data(struct tcp_script *sc, uint32_t seq, const uint8_t *
     ck_assert_mem_eq(o.seg.data, data, len);
 }
 
-struct tcp_conn *tcp_script_active_open(struct tcp_script *sc, uint32_t peer_iss)
+struct tcp_conn *tcp_script_connect(struct tcp_script *sc, uint32_t *iss)
 {
     int err;
     struct tcp_conn *c = tcp_conn_new(sc->s, &err);
@@ -346,7 +346,14 @@ struct tcp_conn *tcp_script_active_open(struct tcp_script *sc, uint32_t peer_iss
     ck_assert(tcp_script_next(sc, &o));
     ck_assert_uint_eq(o.seg.flags, TCP_SYN);
     ck_assert(o.seg.has_mss);
-    uint32_t iss = o.seg.seq;
+    *iss = o.seg.seq;
+    return c;
+}
+
+struct tcp_conn *tcp_script_active_open(struct tcp_script *sc, uint32_t peer_iss)
+{
+    uint32_t iss;
+    struct tcp_conn *c = tcp_script_connect(sc, &iss);
     tcp_script_send(sc, TCP_SYN | TCP_ACK, peer_iss, iss + 1, 1460, NULL, 0);
     tcp_script_expect(sc, TCP_ACK, iss + 1, peer_iss + 1, NULL);
     ck_assert_int_eq(tcp_state(c), TAPIR_TCP_ESTABLISHED);

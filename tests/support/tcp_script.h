@@ -117,6 +117,9 @@ tapir_time_t tcp_script_advance_to_next(struct tcp_script *sc, tapir_time_t limi
 
 /* Connections. */
 struct tcp_conn *tcp_script_listen(struct tcp_script *sc, uint16_t port, int backlog);
+/* Active open from the stack, left in SYN-SENT: its SYN taken off the
+ * wire (with an MSS option), our ISS in *iss. */
+struct tcp_conn *tcp_script_connect(struct tcp_script *sc, uint32_t *iss);
 /* Active open from the stack, completed by the peer (ISS peer_iss). */
 struct tcp_conn *tcp_script_active_open(struct tcp_script *sc, uint32_t peer_iss);
 /* Passive open on a new listener at port, for loss-recovery tests: the

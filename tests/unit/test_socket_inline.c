@@ -23,28 +23,6 @@ static struct sock_env env;
 static void setup(void) { sockenv_start(&env, NULL); }
 static void teardown(void) { sockenv_stop(&env); }
 
-/* rounds 64-byte request/response round trips on c; 0 if all came back right. */
-static int round_trips(int c, int rounds)
-{
-    unsigned char req[64], rsp[64];
-    for (int i = 0; i < rounds; i++) {
-        for (size_t k = 0; k < sizeof req; k++)
-            req[k] = (unsigned char)(i * 31 + k);
-        if (tapir_write(c, req, sizeof req) != (ssize_t)sizeof req)
-            return -1;
-        size_t got = 0;
-        while (got < sizeof rsp) {
-            ssize_t n = tapir_read(c, rsp + got, sizeof rsp - got);
-            if (n <= 0)
-                return -2;
-            got += (size_t)n;
-        }
-        if (memcmp(req, rsp, sizeof req) != 0)
-            return -3;
-    }
-    return 0;
-}
-
 static void rr_with_mode(bool caller_drive)
 {
     ck_assert_int_eq(tapir_stack_set_caller_drive(env.a, caller_drive, 0), 0);
@@ -54,7 +32,7 @@ static void rr_with_mode(bool caller_drive)
     pthread_t t;
     pthread_create(&t, NULL, sockenv_echo_thread, (void *)(intptr_t)s);
     unsigned long before = runtime_drive_count(env.a);
-    ck_assert_int_eq(round_trips(c, 300), 0);
+    ck_assert_int_eq(sockenv_round_trips(c, 300, 64), 0);
     unsigned long drove = runtime_drive_count(env.a) - before;
     ck_assert_int_eq(tapir_close(c), 0);
     pthread_join(t, NULL);
@@ -155,55 +133,15 @@ END_TEST
 
 /* ---- close, stop and timeouts wake a driving reader ---- */
 
-struct blocked {
-    int fd;
-    ssize_t n;
-    int err;
-    atomic_bool done;
-};
-
-static void *read_once(void *arg)
-{
-    struct blocked *b = arg;
-    char c;
-    b->n = tapir_read(b->fd, &c, 1);
-    b->err = errno;
-    atomic_store(&b->done, true);
-    return NULL;
-}
-
-/* Start a reader on fd and wait until it drives the device of stack s. */
-static void start_driving_reader(struct blocked *b, int fd, tapir_stack *s, pthread_t *t)
-{
-    unsigned long before = runtime_drive_count(s);
-    b->fd = fd;
-    atomic_init(&b->done, false);
-    pthread_create(t, NULL, read_once, b);
-    for (int i = 0; i < 500 && runtime_drive_count(s) == before; i++)
-        sockenv_sleep_ms(1);
-    ck_assert_msg(runtime_drive_count(s) > before, "the reader never drove the device");
-    sockenv_sleep_ms(20);
-    ck_assert(!atomic_load(&b->done));
-}
-
-/* Wait (at most 2 s) for the reader to return. */
-static void join_within(struct blocked *b, pthread_t t)
-{
-    for (int i = 0; i < 2000 && !atomic_load(&b->done); i++)
-        sockenv_sleep_ms(1);
-    ck_assert_msg(atomic_load(&b->done), "the driving reader was not woken");
-    pthread_join(t, NULL);
-}
-
 START_TEST(close_wakes_the_driver)
 {
     int c, s;
     sockenv_pair(&env, 7202, &c, &s, NULL);
-    struct blocked b;
+    struct sockenv_reader b;
     pthread_t t;
-    start_driving_reader(&b, c, env.a, &t);
+    sockenv_start_driving_reader(&b, c, env.a, &t);
     ck_assert_int_eq(tapir_close(c), 0);
-    join_within(&b, t);
+    sockenv_join_reader(&b, t, 2000);
     ck_assert_int_eq(b.n, -1);
     ck_assert_int_eq(b.err, EBADF);
     tapir_close(s);
@@ -214,12 +152,12 @@ START_TEST(stop_wakes_the_driver)
 {
     int c, s;
     sockenv_pair(&env, 7203, &c, &s, NULL);
-    struct blocked b;
+    struct sockenv_reader b;
     pthread_t t;
-    start_driving_reader(&b, c, env.a, &t);
+    sockenv_start_driving_reader(&b, c, env.a, &t);
     tapir_stack_stop(env.a);
     env.a = NULL;
-    join_within(&b, t);
+    sockenv_join_reader(&b, t, 2000);
     ck_assert_int_eq(b.n, -1);
     ck_assert_int_eq(b.err, ECONNABORTED);
     tapir_close(c);
@@ -256,7 +194,7 @@ START_TEST(frames_nobody_waits_for_are_handled)
     sockenv_pair(&env, 7205, &c, &s, NULL);
     pthread_t t;
     pthread_create(&t, NULL, sockenv_echo_thread, (void *)(intptr_t)s);
-    ck_assert_int_eq(round_trips(c, 20), 0);    /* A's reader drove, then left */
+    ck_assert_int_eq(sockenv_round_trips(c, 20, 64), 0);    /* A's reader drove, then left */
     /* Now B's echo server sends without anyone on A reading. */
     char big[3000];
     memset(big, 'z', sizeof big);
@@ -327,14 +265,6 @@ START_TEST(poll_with_caller_drive_off)
 }
 END_TEST
 
-static void *write_pipe_later(void *arg)
-{
-    sockenv_sleep_ms(50);
-    ssize_t n = write(*(int *)arg, "x", 1);
-    (void)n;
-    return NULL;
-}
-
 /* A kernel descriptor that becomes ready ends a poll that drives. */
 START_TEST(poll_driving_sees_kernel_fd)
 {
@@ -343,7 +273,7 @@ START_TEST(poll_driving_sees_kernel_fd)
     int pp[2];
     ck_assert_int_eq(pipe(pp), 0);
     pthread_t t;
-    pthread_create(&t, NULL, write_pipe_later, &pp[1]);
+    pthread_create(&t, NULL, sockenv_write_pipe_later, &pp[1]);
     unsigned long before = runtime_drive_count(env.a);
     struct pollfd p[2] = { { .fd = c, .events = POLLIN }, { .fd = pp[0], .events = POLLIN } };
     uint64_t t0 = sockenv_ms();

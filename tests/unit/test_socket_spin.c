@@ -25,28 +25,6 @@ static struct sock_env env;
 static void setup(void) { sockenv_start(&env, NULL); }
 static void teardown(void) { sockenv_stop(&env); }
 
-/* rounds round trips of size-byte messages; 0 if every byte came back. */
-static int round_trips(int c, int rounds, size_t size)
-{
-    static unsigned char req[8192], rsp[8192];
-    for (int i = 0; i < rounds; i++) {
-        for (size_t k = 0; k < size; k++)
-            req[k] = (unsigned char)(i * 131 + k * 7);
-        if (tapir_write(c, req, size) != (ssize_t)size)
-            return -1;
-        size_t got = 0;
-        while (got < size) {
-            ssize_t n = tapir_read(c, rsp + got, size - got);
-            if (n <= 0)
-                return -2;
-            got += (size_t)n;
-        }
-        if (memcmp(req, rsp, size) != 0)
-            return -3;
-    }
-    return 0;
-}
-
 /* Both sides spin; the echo comes from another thread, so most answers
  * arrive while the reader spins and are caught by its read. Small messages
  * (one frame each way) and larger ones (several frames: the one caught
@@ -61,33 +39,16 @@ START_TEST(round_trips_caught_while_spinning)
     pthread_create(&t, NULL, sockenv_echo_thread, (void *)(intptr_t)s);
     unsigned long spun0, woke0, spun1, woke1;
     runtime_first_frame_counts(env.a, &spun0, &woke0);
-    ck_assert_int_eq(round_trips(c, 200, 64), 0);
+    ck_assert_int_eq(sockenv_round_trips(c, 200, 64), 0);
     runtime_first_frame_counts(env.a, &spun1, &woke1);
     unsigned long caught = spun1 - spun0;
-    ck_assert_int_eq(round_trips(c, 50, 8000), 0);
+    ck_assert_int_eq(sockenv_round_trips(c, 50, 8000), 0);
     ck_assert_int_eq(tapir_close(c), 0);
     pthread_join(t, NULL);
     ck_assert_int_eq(tapir_close(s), 0);
     ck_assert_msg(caught >= 50, "only %lu of 200 answers were caught by a spinning read", caught);
 }
 END_TEST
-
-struct blocked {
-    int fd;
-    ssize_t n;
-    int err;
-    atomic_bool done;
-};
-
-static void *read_once(void *arg)
-{
-    struct blocked *b = arg;
-    char x;
-    b->n = tapir_read(b->fd, &x, 1);
-    b->err = errno;
-    atomic_store(&b->done, true);
-    return NULL;
-}
 
 /* shutdown(SHUT_RD) from another thread reaches a reader that is still
  * spinning. It sends nothing, so nothing arrives on the device: the driver
@@ -98,38 +59,20 @@ START_TEST(shutdown_reaches_a_spinning_driver)
     ck_assert_int_eq(tapir_stack_set_caller_drive(env.a, true, LONG_SPIN_US), 0);
     int c, s;
     sockenv_pair(&env, 7301, &c, &s, NULL);
-    struct blocked b = { .fd = c };
-    atomic_init(&b.done, false);
-    unsigned long before = runtime_drive_count(env.a);
+    struct sockenv_reader b;
     pthread_t t;
-    pthread_create(&t, NULL, read_once, &b);
-    for (int i = 0; i < 500 && runtime_drive_count(env.a) == before; i++)
-        sockenv_sleep_ms(1);
-    ck_assert_msg(runtime_drive_count(env.a) > before, "the reader never drove the device");
-    sockenv_sleep_ms(20);
-    ck_assert(!atomic_load(&b.done));
+    sockenv_start_driving_reader(&b, c, env.a, &t);
     uint64_t t0 = sockenv_ms();
     ck_assert_int_eq(tapir_shutdown(c, SHUT_RD), 0);
-    while (!atomic_load(&b.done) && sockenv_ms() - t0 < 3000)
-        sockenv_sleep_ms(1);
+    sockenv_join_reader(&b, t, 3000);
     uint64_t took = sockenv_ms() - t0;
-    ck_assert_msg(atomic_load(&b.done), "the spinning reader was not woken");
     ck_assert_msg(took < 1000, "woken %llu ms after the shutdown (the spin lasts 2 s)",
                   (unsigned long long)took);
-    pthread_join(t, NULL);
     ck_assert_int_eq(b.n, 0);
     tapir_close(c);
     tapir_close(s);
 }
 END_TEST
-
-static void *write_pipe_later(void *arg)
-{
-    sockenv_sleep_ms(50);
-    ssize_t n = write(*(int *)arg, "x", 1);
-    (void)n;
-    return NULL;
-}
 
 /* A kernel descriptor in the set ends a spinning tapir_poll at once. */
 START_TEST(poll_spinning_sees_kernel_fd)
@@ -140,7 +83,7 @@ START_TEST(poll_spinning_sees_kernel_fd)
     int pp[2];
     ck_assert_int_eq(pipe(pp), 0);
     pthread_t t;
-    pthread_create(&t, NULL, write_pipe_later, &pp[1]);
+    pthread_create(&t, NULL, sockenv_write_pipe_later, &pp[1]);
     struct pollfd p[2] = { { .fd = c, .events = POLLIN }, { .fd = pp[0], .events = POLLIN } };
     uint64_t t0 = sockenv_ms();
     ck_assert_int_eq(tapir_poll(p, 2, 3000), 1);
@@ -188,8 +131,8 @@ START_TEST(round_trips_read_on_waking)
     pthread_create(&t, NULL, sockenv_echo_thread, (void *)(intptr_t)s);
     unsigned long spun0, woke0, spun1, woke1;
     runtime_first_frame_counts(env.a, &spun0, &woke0);
-    ck_assert_int_eq(round_trips(c, 200, 64), 0);
-    ck_assert_int_eq(round_trips(c, 50, 8000), 0);
+    ck_assert_int_eq(sockenv_round_trips(c, 200, 64), 0);
+    ck_assert_int_eq(sockenv_round_trips(c, 50, 8000), 0);
     runtime_first_frame_counts(env.a, &spun1, &woke1);
     ck_assert_int_eq(tapir_close(c), 0);
     pthread_join(t, NULL);
@@ -275,9 +218,9 @@ START_TEST(device_without_concurrent_send_read_under_lock)
     pthread_create(&t, NULL, sockenv_echo_thread, (void *)(intptr_t)s);
     unsigned long spun0, woke0, spun1, woke1;
     runtime_first_frame_counts(env.a, &spun0, &woke0);
-    ck_assert_int_eq(round_trips(c, 100, 64), 0);
+    ck_assert_int_eq(sockenv_round_trips(c, 100, 64), 0);
     ck_assert_int_eq(tapir_stack_set_caller_drive(env.a, true, 0), 0);
-    ck_assert_int_eq(round_trips(c, 100, 64), 0);
+    ck_assert_int_eq(sockenv_round_trips(c, 100, 64), 0);
     runtime_first_frame_counts(env.a, &spun1, &woke1);
     ck_assert_int_eq(tapir_close(c), 0);
     pthread_join(t, NULL);

@@ -223,18 +223,7 @@ END_TEST
 static void setup_syn_sent(void)
 {
     new_script();
-    int err;
-    conn = tcp_conn_new(sc->s, &err);
-    ck_assert_ptr_nonnull(conn);
-    ck_assert_int_eq(tcp_connect(conn, TCP_SCRIPT_PEER_IP, sc->peer_port), -EINPROGRESS);
-    uint32_t ip;
-    uint16_t port;
-    tcp_local_addr(conn, &ip, &port);
-    sc->local_port = port;
-    struct tcp_script_out o;
-    ck_assert(tcp_script_next(sc, &o));
-    ck_assert_uint_eq(o.seg.flags, TCP_SYN);
-    iss = o.seg.seq;
+    conn = tcp_script_connect(sc, &iss);
     sc->our_nxt = iss + 1;
     sc->peer_wnd = 65535;
 }
