@@ -103,9 +103,10 @@ void tcp_script_inject_ip_payload(struct tcp_script *sc, const uint8_t *tcp, siz
     free(pkt);
 }
 
-void tcp_script_inject_raw(struct tcp_script *sc, uint16_t sport, uint16_t dport, uint32_t seq,
-                           uint32_t ack, uint8_t flags, uint16_t wnd, const uint8_t *opts,
-                           size_t optlen, const uint8_t *data, size_t len)
+/* A TCP header (urgent pointer urp) and data from the peer, checksummed. */
+static void inject_segment(struct tcp_script *sc, uint16_t sport, uint16_t dport, uint32_t seq,
+                           uint32_t ack, uint8_t flags, uint16_t wnd, uint16_t urp,
+                           const uint8_t *opts, size_t optlen, const uint8_t *data, size_t len)
 {
     ck_assert(optlen % 4 == 0 && optlen <= 40);
     size_t hl = 20 + optlen;
@@ -118,6 +119,7 @@ void tcp_script_inject_raw(struct tcp_script *sc, uint16_t sport, uint16_t dport
     seg[12] = (uint8_t)((hl / 4) << 4);
     seg[13] = flags;
     put_be16(seg + 14, wnd);
+    put_be16(seg + 18, urp);
     if (optlen)
         memcpy(seg + 20, opts, optlen);
     if (len)
@@ -126,6 +128,20 @@ void tcp_script_inject_raw(struct tcp_script *sc, uint16_t sport, uint16_t dport
     put_be16(seg + 16, csum_fold(csum_partial(seg, hl + len, sum)));
     tcp_script_inject_ip_payload(sc, seg, hl + len);
     free(seg);
+}
+
+void tcp_script_inject_raw(struct tcp_script *sc, uint16_t sport, uint16_t dport, uint32_t seq,
+                           uint32_t ack, uint8_t flags, uint16_t wnd, const uint8_t *opts,
+                           size_t optlen, const uint8_t *data, size_t len)
+{
+    inject_segment(sc, sport, dport, seq, ack, flags, wnd, 0, opts, optlen, data, len);
+}
+
+void tcp_script_send_urg(struct tcp_script *sc, uint8_t flags, uint32_t seq, uint32_t ack,
+                         uint16_t urp, const void *data, size_t len)
+{
+    inject_segment(sc, sc->peer_port, sc->local_port, seq, ack, flags, sc->peer_wnd, urp, NULL, 0,
+                   data, len);
 }
 
 void tcp_script_send(struct tcp_script *sc, uint8_t flags, uint32_t seq, uint32_t ack,

@@ -78,6 +78,9 @@ void tcp_script_inject_raw(struct tcp_script *sc, uint16_t sport, uint16_t dport
 /* Inject with the default ports and window; mss 0 means no option. */
 void tcp_script_send(struct tcp_script *sc, uint8_t flags, uint32_t seq, uint32_t ack,
                      uint16_t mss, const void *data, size_t len);
+/* The same without options, with the urgent pointer field set to urp. */
+void tcp_script_send_urg(struct tcp_script *sc, uint8_t flags, uint32_t seq, uint32_t ack,
+                         uint16_t urp, const void *data, size_t len);
 /* A SACK block [start, end), as offsets from a base sequence number. */
 struct tcp_script_block {
     uint32_t start, end;

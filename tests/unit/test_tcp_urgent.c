@@ -51,23 +51,8 @@ static void teardown(void)
  * pointer urp (the field as sent; meaningful with TCP_URG). */
 static void peer_seg(uint32_t seq, uint8_t flags, uint16_t urp, const char *data)
 {
-    size_t len = data ? strlen(data) : 0;
-    uint8_t seg[20 + 256];
-    ck_assert_uint_le(len, 256);
-    memset(seg, 0, sizeof seg);
-    put_be16(seg, sc->peer_port);
-    put_be16(seg + 2, sc->local_port);
-    put_be32(seg + 4, seq);
-    put_be32(seg + 8, sc->our_nxt);
-    seg[12] = 5 << 4;
-    seg[13] = (uint8_t)(flags | TCP_ACK);
-    put_be16(seg + 14, sc->peer_wnd);
-    put_be16(seg + 18, urp);
-    if (len)
-        memcpy(seg + 20, data, len);
-    uint32_t sum = csum_pseudo_ipv4(TCP_SCRIPT_PEER_IP, TCP_SCRIPT_US_IP, IPPROTO_TCP_NUM, (uint16_t)(20 + len));
-    put_be16(seg + 16, csum_fold(csum_partial(seg, 20 + len, sum)));
-    tcp_script_inject_ip_payload(sc, seg, 20 + len);
+    tcp_script_send_urg(sc, (uint8_t)(flags | TCP_ACK), seq, sc->our_nxt, urp, data,
+                        data ? strlen(data) : 0);
 }
 
 /* Data at the peer's next sequence number; the peer's next moves on. */

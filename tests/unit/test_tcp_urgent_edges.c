@@ -40,22 +40,7 @@ static void teardown(void)
  * field urp, payload len bytes of data. */
 static void peer_raw(uint32_t seq, uint32_t ack, uint8_t flags, uint16_t urp, const void *data, size_t len)
 {
-    uint8_t seg[20 + 1400];
-    ck_assert_uint_le(len, 1400);
-    memset(seg, 0, 20);
-    put_be16(seg, sc->peer_port);
-    put_be16(seg + 2, sc->local_port);
-    put_be32(seg + 4, seq);
-    put_be32(seg + 8, ack);
-    seg[12] = 5 << 4;
-    seg[13] = flags;
-    put_be16(seg + 14, sc->peer_wnd);
-    put_be16(seg + 18, urp);
-    if (len)
-        memcpy(seg + 20, data, len);
-    uint32_t sum = csum_pseudo_ipv4(TCP_SCRIPT_PEER_IP, TCP_SCRIPT_US_IP, IPPROTO_TCP_NUM, (uint16_t)(20 + len));
-    put_be16(seg + 16, csum_fold(csum_partial(seg, 20 + len, sum)));
-    tcp_script_inject_ip_payload(sc, seg, 20 + len);
+    tcp_script_send_urg(sc, flags, seq, ack, urp, data, len);
 }
 
 /* An ACK-bearing segment carrying the string data at seq. */
