@@ -212,8 +212,10 @@ bool tcp_sack_update(struct tcp_conn *c, const struct tcp_seg *g)
          * block changes nothing either: sb_insert() of covered bytes is a
          * no-op and before == after. */
         if (i == 0 && (seq_leq(e, g->ack) ||
-                       (g->nsack > 1 && seq_geq(s, g->sack[1].start) && seq_leq(e, g->sack[1].end))))
+                       (g->nsack > 1 && seq_geq(s, g->sack[1].start) && seq_leq(e, g->sack[1].end)))) {
+            tcp_undo_dsack(c, s, e);    /* RFC 3708: was it a retransmission's twin? */
             continue;
+        }
         /* Only blocks within what we sent and above what is acknowledged
          * (a D-SACK or stale block below snd_una is ignored, RFC 2018 4).
          * e is one past the block's last octet: e == snd_max is a block
@@ -363,6 +365,7 @@ bool tcp_sack_maybe_enter_recovery(struct tcp_conn *c)
     /* Step 4.1: RecoveryPoint = HighData, kept as recover = snd_max (one
      * past it); 4.2: ssthresh and cwnd from the algorithm (RFC 5681 eq. (4)
      * for NewReno, beta for CUBIC). */
+    tcp_undo_begin(c, false);       /* before the reduction: RFC 3522, RFC 3708 */
     c->in_recovery = true;
     c->recover = c->snd_max;
     c->snd_nxt = c->snd_max;
