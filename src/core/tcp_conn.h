@@ -68,6 +68,10 @@ struct tcp_range { uint32_t start, end; };
  * only makes the sender retransmit more, never less. */
 #define TCP_SCOREBOARD_MAX 16
 
+/* Retransmissions of one loss episode that D-SACK detection (RFC 3708,
+ * tcp_undo.c) follows; an episode with more is never undone by D-SACK. */
+#define TCP_UNDO_RXT_MAX 8
+
 struct tcp_conn;
 
 /* A congestion control algorithm (tcp_cc.c: NewReno, tcp_cc_cubic.c: CUBIC).
@@ -219,9 +223,13 @@ struct tcp_conn {
     uint32_t undo_cwnd, undo_ssthresh, undo_recover;
     uint32_t undo_pipe_prev;        /* RFC 4015 3.1: max(FlightSize, ssthresh) */
     uint32_t undo_srtt, undo_rttvar;  /* RFC 4015 3.1: SRTT_prev, RTTVAR_prev */
-    uint32_t undo_start, undo_end;  /* snd_una and snd_max when the episode began */
-    /* RFC 3708: bytes the episode retransmitted less those D-SACKed. */
-    uint32_t undo_rxt_bytes, undo_dsacked_bytes;
+    uint32_t undo_end;              /* snd_max when the episode began */
+    /* RFC 3708: the ranges the episode retransmitted (at most
+     * TCP_UNDO_RXT_MAX; more and D-SACK cannot undo it), each marked in
+     * undo_dsacked once a D-SACK block reported it as a duplicate. */
+    struct tcp_range undo_rxt[TCP_UNDO_RXT_MAX];
+    uint8_t undo_rxt_n, undo_dsacked;
+    bool undo_rxt_overflow;
     struct tcp_cubic undo_cubic;    /* CUBIC's state before the reduction */
 
     /* Timestamps (RFC 7323 3-5), in ms ticks of the stack clock plus a

@@ -19,12 +19,13 @@
  *   1 ms clock a retransmission sent in the same tick as its original
  *   carries the same TSval and is never found spurious: Eifel errs on the
  *   safe side only.
- * - D-SACK (RFC 3708 3), with SACK: the episode counts the bytes it
- *   retransmits; each D-SACK block (RFC 2883 4.1, recognised in
- *   tcp_sack_update) inside the episode's range [snd_una, snd_max) at its
- *   start counts the bytes it reports as a duplicate. Once the cumulative
- *   ACK has passed the recovery point (the recovery is over) and every
- *   retransmitted byte came back as a duplicate, both copies of each
+ * - D-SACK (RFC 3708 3), with SACK: the episode keeps the ranges it
+ *   retransmits (up to TCP_UNDO_RXT_MAX; beyond, it cannot be undone this
+ *   way); each D-SACK block (RFC 2883 4.1, recognised in tcp_sack_update)
+ *   that covers one not yet reported marks it, one retransmission per
+ *   block, so that a repeated report does not count for another. Once the
+ *   cumulative ACK has passed the recovery point (the recovery is over)
+ *   and every retransmission came back as a duplicate, both copies of each
  *   reached the receiver: all were spurious. This also runs with
  *   timestamps when Eifel found nothing (a retransmission overtaking its
  *   reordered original, or the same clock tick). Only fast retransmits use
@@ -33,8 +34,8 @@
  *   that is never D-SACKed (a lost ACK, a receiver that sends no D-SACK,
  *   a D-SACK crowded out of a full segment) is never undone; an RTO cancels
  *   a pending one. A path that duplicates packets can still fake it (RFC
- *   3708 4 names the case); bytes are counted, not ranges, so a D-SACK of
- *   an original that the network duplicated counts as well.
+ *   3708 4 names the case): a D-SACK for an original that the network
+ *   duplicated looks the same as one for the retransmission.
  *
  * Response:
  * - a spurious fast retransmit (RFC 9438 4.9.2, in the spirit of RFC 4015,
@@ -85,15 +86,14 @@ void tcp_undo_begin(struct tcp_conn *c, bool timeout)
     c->undo_rtt_valid = c->rtt_valid;
     c->undo_srtt = c->srtt + 2000u;             /* + 2G, G = 1 ms (RFC 4015 3.1) */
     c->undo_rttvar = c->rttvar;
-    c->undo_start = c->snd_una;
     c->undo_end = c->snd_max;
-    c->undo_rxt_bytes = 0;
-    c->undo_dsacked_bytes = 0;
+    c->undo_rxt_n = 0;
+    c->undo_dsacked = 0;
+    c->undo_rxt_overflow = false;
 }
 
 void tcp_undo_retransmitted(struct tcp_conn *c, uint32_t seq, uint32_t len)
 {
-    (void)seq;
     if (c->undo_kind == TCP_UNDO_NONE)
         return;
     if (!c->undo_ts_set) {
@@ -102,7 +102,12 @@ void tcp_undo_retransmitted(struct tcp_conn *c, uint32_t seq, uint32_t len)
         c->undo_retrans_ts = tcp_ts_now(c);
         c->undo_ts_set = true;
     }
-    c->undo_rxt_bytes += len;
+    if (len == 0)
+        return;                 /* a FIN alone: the receiver reports no D-SACK for it */
+    if (c->undo_rxt_n < TCP_UNDO_RXT_MAX)
+        c->undo_rxt[c->undo_rxt_n++] = (struct tcp_range){seq, seq + len};
+    else
+        c->undo_rxt_overflow = true;
 }
 
 /* The reduction of a fast retransmit was spurious (RFC 9438 4.9.2). */
@@ -173,19 +178,23 @@ void tcp_undo_dsack(struct tcp_conn *c, uint32_t start, uint32_t end)
 {
     if (c->undo_kind != TCP_UNDO_FAST || !seq_lt(start, end))
         return;
-    /* Only what lies in the episode's range can be a retransmission's twin. */
-    uint32_t s = seq_max(start, c->undo_start);
-    uint32_t e = seq_min(end, c->undo_end);
-    if (seq_lt(s, e))
-        c->undo_dsacked_bytes += e - s;
+    /* The first retransmission the block covers whole that was not
+     * reported yet: the receiver got it twice. */
+    for (uint8_t i = 0; i < c->undo_rxt_n; i++) {
+        const struct tcp_range *r = &c->undo_rxt[i];
+        if ((c->undo_dsacked & (1u << i)) == 0 && seq_leq(start, r->start) && seq_leq(r->end, end)) {
+            c->undo_dsacked |= (uint8_t)(1u << i);
+            return;
+        }
+    }
 }
 
 void tcp_undo_after_ack(struct tcp_conn *c)
 {
     /* RFC 3708 3: the recovery is over (the cumulative ACK passed the
      * recovery point) and every byte it retransmitted was D-SACKed. */
-    if (c->undo_kind != TCP_UNDO_FAST || c->in_recovery || c->undo_rxt_bytes == 0 ||
-        c->undo_dsacked_bytes < c->undo_rxt_bytes || seq_lt(c->snd_una, c->undo_end))
+    if (c->undo_kind != TCP_UNDO_FAST || c->in_recovery || c->undo_rxt_n == 0 || c->undo_rxt_overflow ||
+        c->undo_dsacked != (uint8_t)((1u << c->undo_rxt_n) - 1) || seq_lt(c->snd_una, c->undo_end))
         return;
     struct tapir_stack *s = c->s;
     s->stats.tcp_spurious_fast_retransmits++;
