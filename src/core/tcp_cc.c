@@ -4,7 +4,10 @@
  * itself (congestion avoidance by appropriate byte counting, ssthresh =
  * FlightSize / 2). The algorithm in c->cc (this file's NewReno or CUBIC in
  * tcp_cc_cubic.c) decides growth in congestion avoidance and the reduction
- * on a loss; SACK-based recovery (RFC 6675) is in tcp_sack.c.
+ * on a loss; SACK-based recovery (RFC 6675) is in tcp_sack.c. A fast
+ * retransmit and the first RTO of a series first call tcp_undo_begin(),
+ * so that tcp_undo.c can put cwnd, ssthresh and the algorithm's state
+ * (cc->undo) back if the retransmission proves spurious.
  * cwnd and ssthresh are in bytes. */
 #include <string.h>
 

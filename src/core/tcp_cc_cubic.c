@@ -8,8 +8,10 @@
  * alpha = 3(1-beta)/(1+beta) segments per window (1 once W_est reaches
  * cwnd_prior) and wins where it is larger (4.3). On a loss cwnd falls to
  * beta = 0.7 of the flight (4.6), with fast convergence (4.7); an RTO
- * starts the next epoch with K = 0 and W_max = cwnd then (4.8). Slow start
- * is RFC 5681's (tcp_cc.c). Windows are bytes; times microseconds or ms. */
+ * starts the next epoch with K = 0 and W_max = cwnd then (4.8). A loss
+ * found spurious afterwards (tcp_undo.c) restores the state on_loss found
+ * (4.9). Slow start is RFC 5681's (tcp_cc.c). Windows are bytes; times
+ * microseconds or ms. */
 #include "core/tcp_conn.h"
 
 #define CUBIC_BETA_NUM 7u               /* beta_cubic = 0.7 */

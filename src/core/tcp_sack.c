@@ -27,12 +27,12 @@
  * 2883 4.1: the first block, below the cumulative ACK or inside the second
  * block) never marks the scoreboard and never makes an ACK a DupAck.
  *
- * Not done: the sender does not use D-SACK to detect spurious
- * retransmissions or to undo a congestion reduction (RFC 3708, Linux's
- * undo; RFC 4015 Eifel response); it only ignores D-SACK blocks. Limited
- * Transmit (RFC 6675 5 step (3), RFC 3042) is not done either. After a
- * timeout the scoreboard is cleared (RFC 2018 8, which RFC 6675 5.1
- * permits).
+ * A D-SACK block is handed to tcp_undo.c, which uses it to detect
+ * spurious retransmissions (RFC 3708) and undo the congestion reduction
+ * (RFC 9438 4.9; with timestamps Eifel, RFC 3522, usually decides first).
+ * Limited Transmit (RFC 6675 5 step (3), RFC 3042) is in tcp_cc.c. After
+ * a timeout the scoreboard is cleared (RFC 2018 8, which RFC 6675 5.1
+ * permits), also when the timeout proves spurious.
  *
  * RFC 6675 2 names octets: HighACK is the highest octet cumulatively
  * acknowledged (snd_una - 1), HighData the highest octet sent (snd_max - 1),
