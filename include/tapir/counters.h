@@ -48,7 +48,11 @@
     X(tcp_tso_tx, "large TCP frames sent for the device to segment (TSO)") \
     X(tcp_rcvwin_grown, "receive windows grown with the bandwidth-delay product") \
     X(tcp_negative_advice, "next hops re-checked after R1 retransmissions (RFC 9293 3.8.3 (b))") \
-    X(tcp_user_timeouts, "connections aborted by their TCP_USER_TIMEOUT (R2 as a time)")
+    X(tcp_user_timeouts, "connections aborted by their TCP_USER_TIMEOUT (R2 as a time)") \
+    X(tcp_spurious_rtos, "retransmission timeouts found spurious (RFC 3522 Eifel)") \
+    X(tcp_spurious_fast_retransmits, "fast retransmits found spurious (RFC 3522 Eifel, RFC 3708 D-SACK)") \
+    X(tcp_undos, "congestion reductions undone (RFC 4015, RFC 9438 4.9)") \
+    X(tcp_undos_dsack, "of those, detected by D-SACK (RFC 3708)")
 
 /* Drop reasons: X(ENUM_SUFFIX, "description"). One counter each. */
 #define TAPIR_DROP_REASONS(X)                                               \

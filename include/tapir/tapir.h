@@ -123,6 +123,7 @@ struct tapir_config {
     bool tcp_timestamps;           /* true: offer timestamps (RFC 7323 3-5: RTTM, PAWS) */
     bool tcp_sack;                 /* true: offer SACK (RFC 2018) and recover by RFC 6675 */
     bool tcp_limited_transmit;     /* true: Limited Transmit on the first two duplicate ACKs (RFC 3042) */
+    bool tcp_undo;                 /* true: undo a reduction found spurious (RFC 3522/3708 detection, RFC 4015 response) */
     char tcp_congestion[16];       /* "cubic" (RFC 9438); "reno"/"newreno" (RFC 5681/6582) */
 
     /* Runtime (tapir_stack_start only; see enum tapir_tx_thread) */

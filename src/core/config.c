@@ -52,6 +52,7 @@ void tapir_config_init(struct tapir_config *c)
     c->tcp_timestamps = true;
     c->tcp_sack = true;
     c->tcp_limited_transmit = true;     /* RFC 5681 3.2: a sender SHOULD use it */
+    c->tcp_undo = true;                 /* RFC 4015, RFC 9438 4.9 (Linux undoes too) */
     strcpy(c->tcp_congestion, "cubic");
     uint64_t seed = 0;
     if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed || seed == 0)

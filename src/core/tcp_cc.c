@@ -4,7 +4,10 @@
  * itself (congestion avoidance by appropriate byte counting, ssthresh =
  * FlightSize / 2). The algorithm in c->cc (this file's NewReno or CUBIC in
  * tcp_cc_cubic.c) decides growth in congestion avoidance and the reduction
- * on a loss; SACK-based recovery (RFC 6675) is in tcp_sack.c.
+ * on a loss; SACK-based recovery (RFC 6675) is in tcp_sack.c. A fast
+ * retransmit and the first RTO of a series first call tcp_undo_begin(),
+ * so that tcp_undo.c can put cwnd, ssthresh and the algorithm's state
+ * (cc->undo) back if the retransmission proves spurious.
  * cwnd and ssthresh are in bytes. */
 #include <string.h>
 
@@ -85,11 +88,19 @@ static uint32_t newreno_on_loss(struct tcp_conn *c, bool timeout)
     return f > 2 * c->snd_mss ? f : 2 * c->snd_mss;   /* RFC 5681 eq. (4) */
 }
 
+static void newreno_undo(struct tcp_conn *c)
+{
+    /* NewReno has no state of its own beyond cwnd and ssthresh, which
+     * tcp_undo.c restores; the byte counter starts afresh. */
+    c->bytes_acked_ca = 0;
+}
+
 const struct tcp_cc_ops tcp_cc_newreno_ops = {
     .name = "newreno",
     .reset = newreno_reset,
     .cong_avoid = newreno_cong_avoid,
     .on_loss = newreno_on_loss,
+    .undo = newreno_undo,
 };
 
 const struct tcp_cc_ops *tcp_cc_find(const char *name)
@@ -105,16 +116,19 @@ const struct tcp_cc_ops *tcp_cc_find(const char *name)
 
 /* ---- shared machinery ---------------------------------------------------- */
 
+uint32_t tcp_cc_initial_window(const struct tcp_conn *c)
+{
+    /* RFC 5681 3.1 initial window: min(4*SMSS, max(2*SMSS, 4380)). */
+    uint32_t smss = c->snd_mss;
+    uint32_t iw = 2 * smss > 4380 ? 2 * smss : 4380;
+    return iw > 4 * smss ? 4 * smss : iw;
+}
+
 void tcp_cc_init(struct tcp_conn *c)
 {
     if (!c->cc)
         c->cc = &tcp_cc_cubic_ops;
-    /* RFC 5681 3.1 initial window: min(4*SMSS, max(2*SMSS, 4380)). */
-    uint32_t smss = c->snd_mss;
-    uint32_t iw = 2 * smss > 4380 ? 2 * smss : 4380;
-    if (iw > 4 * smss)
-        iw = 4 * smss;
-    c->cwnd = iw;
+    c->cwnd = tcp_cc_initial_window(c);
     c->ssthresh = 0x7fffffff;     /* "arbitrarily high" */
     c->dupacks = 0;
     c->limited_tx_bytes = 0;
@@ -124,6 +138,7 @@ void tcp_cc_init(struct tcp_conn *c)
     c->bytes_acked_ca = 0;
     c->high_rxt = c->iss;
     c->sb_n = 0;
+    tcp_undo_cancel(c);
     c->cc->reset(c);
 }
 
@@ -214,6 +229,7 @@ bool tcp_cc_dupack(struct tcp_conn *c)
      * returns a duplicate ACK for it; those must not halve ssthresh again. */
     if (seq_leq(c->snd_una, c->recover))
         return false;
+    tcp_undo_begin(c, false);                   /* before the reduction: RFC 3522, RFC 4015 */
     c->ssthresh = c->cc->on_loss(c, false);     /* without Limited Transmit's bytes */
     c->limited_tx_bytes = 0;
     c->recover = c->snd_max;
@@ -248,8 +264,14 @@ void tcp_cc_timeout(struct tcp_conn *c)
     /* RFC 5681 eq. (4) and 3.1 (RFC 9438 4.8 for CUBIC's ssthresh): loss
      * window of one segment. Only the first timeout of a series reduces
      * ssthresh (later ones would halve the already-collapsed flight). */
-    if (c->backoff <= 1)
+    if (c->backoff <= 1) {
+        tcp_undo_begin(c, true);    /* RFC 4015 3.1: before cwnd and ssthresh change */
         c->ssthresh = c->cc->on_loss(c, true);
+    } else {
+        /* A second timeout in a row: the first was no spurious one that a
+         * late ACK could reveal; stay conservative and undo nothing. */
+        tcp_undo_cancel(c);
+    }
     c->cwnd = c->snd_mss;
     c->bytes_acked_ca = 0;
     c->dupacks = 0;

@@ -8,8 +8,10 @@
  * alpha = 3(1-beta)/(1+beta) segments per window (1 once W_est reaches
  * cwnd_prior) and wins where it is larger (4.3). On a loss cwnd falls to
  * beta = 0.7 of the flight (4.6), with fast convergence (4.7); an RTO
- * starts the next epoch with K = 0 and W_max = cwnd then (4.8). Slow start
- * is RFC 5681's (tcp_cc.c). Windows are bytes; times microseconds or ms. */
+ * starts the next epoch with K = 0 and W_max = cwnd then (4.8). A loss
+ * found spurious afterwards (tcp_undo.c) restores the state on_loss found
+ * (4.9). Slow start is RFC 5681's (tcp_cc.c). Windows are bytes; times
+ * microseconds or ms. */
 #include "core/tcp_conn.h"
 
 #define CUBIC_BETA_NUM 7u               /* beta_cubic = 0.7 */
@@ -126,6 +128,9 @@ static uint32_t cubic_on_loss(struct tcp_conn *c, bool timeout)
 {
     struct tcp_cubic *cu = &c->cubic;
     uint32_t cwnd = c->cwnd;
+    /* 4.9: keep W_max, K, t_epoch, W_est (the whole state) as they were
+     * before this reduction, for cubic_undo() should it prove spurious. */
+    c->undo_cubic = *cu;
     /* 4.7 fast convergence: a window that did not reach the last W_max
      * releases bandwidth by aiming lower. */
     if (cwnd < cu->w_max)
@@ -146,9 +151,20 @@ static uint32_t cubic_on_loss(struct tcp_conn *c, bool timeout)
     return (uint32_t)ss;
 }
 
+/* 4.9 (4.9.2 for a fast retransmit; 4.9.1 defers to RFC 4015 for a
+ * timeout, which knows no CUBIC state): the reduction was spurious, so
+ * the curve goes on as if it had not happened: the same W_max, K, epoch
+ * start and Reno-friendly estimate (cwnd and ssthresh: tcp_undo.c). */
+static void cubic_undo(struct tcp_conn *c)
+{
+    c->cubic = c->undo_cubic;
+    c->bytes_acked_ca = 0;
+}
+
 const struct tcp_cc_ops tcp_cc_cubic_ops = {
     .name = "cubic",
     .reset = cubic_reset,
     .cong_avoid = cubic_cong_avoid,
     .on_loss = cubic_on_loss,
+    .undo = cubic_undo,
 };

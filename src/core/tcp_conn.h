@@ -68,6 +68,10 @@ struct tcp_range { uint32_t start, end; };
  * only makes the sender retransmit more, never less. */
 #define TCP_SCOREBOARD_MAX 16
 
+/* Retransmissions of one loss episode that D-SACK detection (RFC 3708,
+ * tcp_undo.c) follows; an episode with more is never undone by D-SACK. */
+#define TCP_UNDO_RXT_MAX 8
+
 struct tcp_conn;
 
 /* A congestion control algorithm (tcp_cc.c: NewReno, tcp_cc_cubic.c: CUBIC).
@@ -83,6 +87,9 @@ struct tcp_cc_ops {
     /* A congestion event (loss detected, or an RTO): record what the
      * algorithm needs and return the new ssthresh in bytes. */
     uint32_t (*on_loss)(struct tcp_conn *c, bool timeout);
+    /* The last reduction was spurious (tcp_undo.c): put back the
+     * algorithm's own state as on_loss found it (RFC 9438 4.9). */
+    void (*undo)(struct tcp_conn *c);
 };
 extern const struct tcp_cc_ops tcp_cc_newreno_ops;
 extern const struct tcp_cc_ops tcp_cc_cubic_ops;
@@ -204,6 +211,26 @@ struct tcp_conn {
     uint32_t bytes_acked_ca;        /* congestion-avoidance byte counter */
     const struct tcp_cc_ops *cc;
     struct tcp_cubic cubic;
+    /* Undo of a congestion response found spurious (tcp_undo.c: RFC 3522
+     * Eifel detection, RFC 3708 D-SACK detection, RFC 4015 response, RFC
+     * 9438 4.9). An episode starts at a fast retransmit or at the first
+     * RTO of a series and saves what the reduction is about to change. */
+    uint8_t undo_kind;              /* enum tcp_undo_kind */
+    bool undo_eifel;                /* waiting for the first acceptable ACK (RFC 3522 3.2 (3)) */
+    bool undo_ts_set;               /* the episode's first retransmission went out */
+    bool undo_rtt_valid;            /* undo_srtt/undo_rttvar hold an estimate */
+    uint32_t undo_retrans_ts;       /* RetransmitTS: its TSval (RFC 3522 3.2 (2)) */
+    uint32_t undo_cwnd, undo_ssthresh, undo_recover;
+    uint32_t undo_pipe_prev;        /* RFC 4015 3.1: max(FlightSize, ssthresh) */
+    uint32_t undo_srtt, undo_rttvar;  /* RFC 4015 3.1: SRTT_prev, RTTVAR_prev */
+    uint32_t undo_end;              /* snd_max when the episode began */
+    /* RFC 3708: the ranges the episode retransmitted (at most
+     * TCP_UNDO_RXT_MAX; more and D-SACK cannot undo it), each marked in
+     * undo_dsacked once a D-SACK block reported it as a duplicate. */
+    struct tcp_range undo_rxt[TCP_UNDO_RXT_MAX];
+    uint8_t undo_rxt_n, undo_dsacked;
+    bool undo_rxt_overflow;
+    struct tcp_cubic undo_cubic;    /* CUBIC's state before the reduction */
 
     /* Timestamps (RFC 7323 3-5), in ms ticks of the stack clock plus a
      * per-connection offset. */
@@ -401,6 +428,30 @@ uint32_t tcp_cc_limited_transmit_room(const struct tcp_conn *c);
  * segments) under that allowance: remember and count them. */
 void tcp_cc_limited_transmit_sent(struct tcp_conn *c, uint32_t bytes_beyond_cwnd, uint32_t segs);
 uint32_t tcp_cube_root(uint64_t x);
+
+/* tcp_undo.c: detect spurious retransmissions and undo the reduction. */
+enum tcp_undo_kind { TCP_UNDO_NONE, TCP_UNDO_FAST, TCP_UNDO_RTO };
+/* A fast retransmit (timeout false) or the first RTO of a series is about
+ * to reduce cwnd and ssthresh: save them (nothing when cfg.tcp_undo is off). */
+void tcp_undo_begin(struct tcp_conn *c, bool timeout);
+/* Forget the episode: nothing of it may be undone any more. */
+void tcp_undo_cancel(struct tcp_conn *c);
+/* [seq, seq + len) was retransmitted just now. */
+void tcp_undo_retransmitted(struct tcp_conn *c, uint32_t seq, uint32_t len);
+/* An acceptable ACK g (acked new bytes; snd_una already moved): Eifel
+ * detection and response. True if the reduction was undone: the restored
+ * window stands for this ACK (no growth, no recovery step on it). */
+bool tcp_undo_on_ack(struct tcp_conn *c, const struct tcp_seg *g, uint32_t acked);
+/* A D-SACK block [start, end) arrived (RFC 2883 4.1). */
+void tcp_undo_dsack(struct tcp_conn *c, uint32_t start, uint32_t end);
+/* The end of an ACK's processing: undo once every retransmission of an
+ * ended fast-retransmit episode was D-SACKed (RFC 3708 3). */
+void tcp_undo_after_ack(struct tcp_conn *c);
+/* tcp_cc.c: RFC 5681 3.1's initial window for c's SMSS. */
+uint32_t tcp_cc_initial_window(const struct tcp_conn *c);
+/* tcp_timer.c: after a spurious timeout, SRTT = max(srtt_prev, sample),
+ * RTTVAR = max(rttvar_prev, sample / 2) and the RTO from them (RFC 4015 3.2). */
+void tcp_rtt_reinit_spurious(struct tcp_conn *c, uint32_t srtt_prev, uint32_t rttvar_prev, tapir_time_t sample);
 
 /* tcp_ts.c: timestamps (RFC 7323 3-5). */
 void tcp_ts_init(struct tcp_conn *c);

@@ -411,7 +411,10 @@ static bool rcv_ack(struct tcp_conn *c, const struct tcp_seg *g, uint32_t seq)
         c->persist_backoff = 0;
         bool partial = false;
         bool restart_timer = true;          /* RFC 6298 5.3 */
-        if (c->sack_ok && c->in_recovery) {
+        if (tcp_undo_on_ack(c, g, acked)) {
+            /* The reduction was spurious and is undone (RFC 3522, RFC
+             * 4015): the restored window stands for this ACK. */
+        } else if (c->sack_ok && c->in_recovery) {
             tcp_sack_recovery_ack(c);       /* cwnd stays ssthresh; pipe decides */
         } else {
             partial = tcp_cc_newack(c, acked, g->ack);
@@ -438,6 +441,7 @@ static bool rcv_ack(struct tcp_conn *c, const struct tcp_seg *g, uint32_t seq)
         if (tcp_cc_dupack(c))
             retransmit_first(c, true);
     }
+    tcp_undo_after_ack(c);                  /* RFC 3708: all retransmissions D-SACKed? */
     /* Window update (3.10.7.4 step 5): only from a newer segment. */
     if (seq_lt(c->snd_wl1, seq) || (c->snd_wl1 == seq && seq_leq(c->snd_wl2, g->ack))) {
         c->snd_wnd = wnd;

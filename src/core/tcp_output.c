@@ -373,6 +373,7 @@ static bool send_data(struct tcp_conn *c, bool recovery, uint32_t allowance, boo
         if (retrans) {
             c->s->stats.tcp_retransmits++;
             c->total_retrans++;
+            tcp_undo_retransmitted(c, c->snd_nxt, len);
         } else if (!c->rtt_timing && len > 0) {
             c->rtt_timing = true;
             c->rtt_seq = c->snd_nxt;
@@ -428,6 +429,7 @@ void tcp_retransmit(struct tcp_conn *c, uint32_t seq, uint32_t len)
     uint8_t flags = TCP_ACK | (fin ? TCP_FIN : 0);
     c->s->stats.tcp_retransmits++;
     c->total_retrans++;
+    tcp_undo_retransmitted(c, seq, dlen);
     tcp_send_segment(c, seq, flags, dlen, false);
     if (c->rto_at == TAPIR_TIME_NEVER)
         tcp_rto_arm(c);

@@ -27,12 +27,12 @@
  * 2883 4.1: the first block, below the cumulative ACK or inside the second
  * block) never marks the scoreboard and never makes an ACK a DupAck.
  *
- * Not done: the sender does not use D-SACK to detect spurious
- * retransmissions or to undo a congestion reduction (RFC 3708, Linux's
- * undo; RFC 4015 Eifel response); it only ignores D-SACK blocks. Limited
- * Transmit (RFC 6675 5 step (3), RFC 3042) is not done either. After a
- * timeout the scoreboard is cleared (RFC 2018 8, which RFC 6675 5.1
- * permits).
+ * A D-SACK block is handed to tcp_undo.c, which uses it to detect
+ * spurious retransmissions (RFC 3708) and undo the congestion reduction
+ * (RFC 9438 4.9; with timestamps Eifel, RFC 3522, usually decides first).
+ * Limited Transmit (RFC 6675 5 step (3), RFC 3042) is in tcp_cc.c. After
+ * a timeout the scoreboard is cleared (RFC 2018 8, which RFC 6675 5.1
+ * permits), also when the timeout proves spurious.
  *
  * RFC 6675 2 names octets: HighACK is the highest octet cumulatively
  * acknowledged (snd_una - 1), HighData the highest octet sent (snd_max - 1),
@@ -212,8 +212,10 @@ bool tcp_sack_update(struct tcp_conn *c, const struct tcp_seg *g)
          * block changes nothing either: sb_insert() of covered bytes is a
          * no-op and before == after. */
         if (i == 0 && (seq_leq(e, g->ack) ||
-                       (g->nsack > 1 && seq_geq(s, g->sack[1].start) && seq_leq(e, g->sack[1].end))))
+                       (g->nsack > 1 && seq_geq(s, g->sack[1].start) && seq_leq(e, g->sack[1].end)))) {
+            tcp_undo_dsack(c, s, e);    /* RFC 3708: was it a retransmission's twin? */
             continue;
+        }
         /* Only blocks within what we sent and above what is acknowledged
          * (a D-SACK or stale block below snd_una is ignored, RFC 2018 4).
          * e is one past the block's last octet: e == snd_max is a block
@@ -363,6 +365,7 @@ bool tcp_sack_maybe_enter_recovery(struct tcp_conn *c)
     /* Step 4.1: RecoveryPoint = HighData, kept as recover = snd_max (one
      * past it); 4.2: ssthresh and cwnd from the algorithm (RFC 5681 eq. (4)
      * for NewReno, beta for CUBIC). */
+    tcp_undo_begin(c, false);       /* before the reduction: RFC 3522, RFC 3708 */
     c->in_recovery = true;
     c->recover = c->snd_max;
     c->snd_nxt = c->snd_max;

@@ -28,6 +28,19 @@ void tcp_rto_arm(struct tcp_conn *c)
     tcp_timer_sync(c);
 }
 
+/* RFC 6298 2.3: RTO = SRTT + max(G, K*RTTVAR), K = 4, G = 1 ms, kept
+ * within [rto_min, rto_max]. */
+static void rto_from_estimate(struct tcp_conn *c)
+{
+    uint64_t var4 = 4ull * c->rttvar;
+    uint64_t rto = c->srtt + (var4 > 1000 ? var4 : 1000);
+    if (rto < c->s->cfg.rto_min)
+        rto = c->s->cfg.rto_min;
+    if (rto > c->s->cfg.rto_max)
+        rto = c->s->cfg.rto_max;
+    c->rto = (uint32_t)rto;
+}
+
 /* RFC 6298 2.2-2.4 with K = 4, alpha = 1/8, beta = 1/4 and a clock
  * granularity G of 1 ms; the result is kept within [rto_min, rto_max]. */
 void tcp_rtt_sample(struct tcp_conn *c, tapir_time_t rtt64)
@@ -42,13 +55,16 @@ void tcp_rtt_sample(struct tcp_conn *c, tapir_time_t rtt64)
         c->rttvar = c->rttvar - c->rttvar / 4 + delta / 4;
         c->srtt = c->srtt - c->srtt / 8 + r / 8;
     }
-    uint64_t var4 = 4ull * c->rttvar;
-    uint64_t rto = c->srtt + (var4 > 1000 ? var4 : 1000);
-    if (rto < c->s->cfg.rto_min)
-        rto = c->s->cfg.rto_min;
-    if (rto > c->s->cfg.rto_max)
-        rto = c->s->cfg.rto_max;
-    c->rto = (uint32_t)rto;
+    rto_from_estimate(c);
+}
+
+void tcp_rtt_reinit_spurious(struct tcp_conn *c, uint32_t srtt_prev, uint32_t rttvar_prev, tapir_time_t sample)
+{
+    uint32_t r = sample > 0x7fffffff ? 0x7fffffff : (uint32_t)sample;
+    c->srtt = srtt_prev > r ? srtt_prev : r;
+    c->rttvar = rttvar_prev > r / 2 ? rttvar_prev : r / 2;
+    c->rtt_valid = true;
+    rto_from_estimate(c);
 }
 
 void tcp_keepalive_reset(struct tcp_conn *c)
