@@ -246,6 +246,8 @@ long tcp_recv(struct tcp_conn *c, void *buf, size_t len, bool peek)
     }
     if (c->error)
         return tcp_take_error(c);
+    if (c->fin_received && len > 0 && !peek)
+        c->fin_read = true;     /* the reader is past the FIN now (tcp_at_mark) */
     if (c->fin_received || c->rd_shut)
         return 0;
     if (c->state == TAPIR_TCP_CLOSED)

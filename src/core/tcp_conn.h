@@ -123,6 +123,7 @@ struct tcp_conn {
     bool rd_shut;                   /* shutdown(RD) or closed */
     bool fin_queued;                /* user asked for a FIN (close/shutdown WR) */
     bool fin_received;              /* peer's FIN consumed (rcv_nxt past it) */
+    bool fin_read;                  /* a read returned end of file (the FIN read) */
     bool have_fin_seq;              /* an out-of-order FIN is remembered */
     bool ack_now;                   /* output owes an ACK immediately */
     bool ever_established;          /* reached ESTABLISHED once (CONNECTED, EPIPE) */

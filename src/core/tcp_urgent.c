@@ -196,7 +196,10 @@ bool tcp_get_oobinline(const struct tcp_conn *c)
 
 bool tcp_at_mark(const struct tcp_conn *c)
 {
-    return c->urg_state != TCP_URG_NONE && urg_seq(c) == tcp_urg_read_seq(c);
+    /* A mark at the FIN's place (announced, no byte) is passed once a read
+     * has returned end of file: the FIN is read, as Linux counts it
+     * (copied_seq moves past the FIN then, and SIOCATMARK turns 0). */
+    return c->urg_state != TCP_URG_NONE && !c->fin_read && urg_seq(c) == tcp_urg_read_seq(c);
 }
 
 long tcp_inq(const struct tcp_conn *c)

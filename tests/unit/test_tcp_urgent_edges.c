@@ -130,6 +130,26 @@ START_TEST(pointer_at_the_fin_invents_no_byte)
 }
 END_TEST
 
+START_TEST(mark_at_the_fin_is_passed_once_end_of_file_is_read)
+{
+    char buf[64];
+    peer_data(TCP_PSH | TCP_URG | TCP_FIN, 4, "abc");
+    ck_assert(!tcp_at_mark(conn));                      /* "abc" comes first */
+    ck_assert_int_eq(read_str(buf, sizeof buf), 3);
+    ck_assert(tcp_at_mark(conn));                       /* the next thing is the mark */
+    ck_assert_int_eq(tcp_recv(conn, buf, sizeof buf, true), 0);
+    ck_assert(tcp_at_mark(conn));                       /* a peek reads nothing */
+    ck_assert_int_eq(tcp_recv(conn, buf, 0, false), 0);
+    ck_assert(tcp_at_mark(conn));                       /* nor does a read of 0 bytes */
+    /* Linux: the read that returns end of file moves copied_seq past the
+     * FIN, and SIOCATMARK is 0 from then on. */
+    ck_assert_int_eq(read_str(buf, sizeof buf), 0);
+    ck_assert(!tcp_at_mark(conn));
+    ck_assert_int_eq(read_str(buf, sizeof buf), 0);
+    ck_assert(!tcp_at_mark(conn));
+}
+END_TEST
+
 START_TEST(pointer_at_the_fin_before_the_fin_arrives)
 {
     char buf[64], c = 0;
@@ -581,6 +601,7 @@ int main(void)
     tcase_add_checked_fixture(f, setup_established, teardown);
     tcase_add_test(f, pointer_at_last_data_byte_with_fin_in_the_same_segment);
     tcase_add_test(f, pointer_at_the_fin_invents_no_byte);
+    tcase_add_test(f, mark_at_the_fin_is_passed_once_end_of_file_is_read);
     tcase_add_test(f, pointer_at_the_fin_before_the_fin_arrives);
     tcase_add_test(f, urg_on_a_fin_only_segment);
     tcase_add_test(f, pointer_past_the_fin_waits_for_nothing);
