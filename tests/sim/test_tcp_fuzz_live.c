@@ -243,7 +243,8 @@ static bool conn_sane(const struct tcp_conn *c, char *why, size_t n)
         if (!seq_lt(o->start, o->end) || !seq_gt(o->start, c->rcv_nxt))
             return BAD("out-of-order range [%u, %u) not above rcv_nxt %u", o->start, o->end, c->rcv_nxt);
         if (o->end - c->rcv_nxt > c->rcvbuf.cap)
-            return BAD("out-of-order range [%u, %u) beyond the receive ring (%u)", o->start, o->end, c->rcvbuf.cap);
+            return BAD("out-of-order range [%u, %u) beyond the receive ring (%u; rcv_nxt %u irs %u)", o->start, o->end,
+                       c->rcvbuf.cap, c->rcv_nxt, c->irs);
     }
     if (c->cwnd == 0 || c->cwnd > TCP_CWND_MAX)
         return BAD("cwnd %u", c->cwnd);
