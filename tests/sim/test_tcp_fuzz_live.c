@@ -8,7 +8,9 @@
  * and reassembly meet hostile input while data is in flight.
  *
  * Per seeded run (the seed is printed; FUZZ_LIVE_SEED=n replays one run,
- * FUZZ_LIVE_PCAP=1 writes fuzz_live_<seed>.pcap):
+ * FUZZ_LIVE_PCAP=1 writes fuzz_live_<seed>.pcap, FUZZ_LIVE_RATE=x mutates
+ * another fraction of the segments, FUZZ_VERBOSE=1 prints each mutation,
+ * FUZZ_DEBUG=1 dumps both connections every 500 ms of virtual time):
  *  - after every instant: packet buffers and connections bounded, and each
  *    connection's variables sane (SND.UNA <= SND.NXT <= SND.MAX in sequence
  *    space, the scoreboard and out-of-order ranges ordered and inside the
@@ -356,7 +358,43 @@ static bool all_gone(struct sim *sim, void *ctx)
     return tcpsim_conns(&r->p.a) == 0 && tcpsim_conns(&r->p.b) == 0;
 }
 
-static void tweak(struct tapir_config *cfg) { (void)cfg; }
+/* The stack configuration of a run, varied by seed so the runs between
+ * them cover both congestion controls, connections without timestamps or
+ * without SACK, small buffers (zero windows, a bounded out-of-order
+ * queue) and a small MSS. Seeds 1..8 keep SACK and timestamps on. */
+struct fuzz_profile {
+    bool newreno, no_ts, no_sack, small_bufs, small_mss;
+};
+
+static struct fuzz_profile profile_for(uint64_t seed)
+{
+    return (struct fuzz_profile){
+        .newreno = (seed >> 1) & 1,
+        .no_ts = seed % 10 == 9,
+        .no_sack = seed % 14 == 13,
+        .small_bufs = seed % 3 == 0,
+        .small_mss = seed % 5 == 4,
+    };
+}
+
+/* tcpsim's tweak has no context: the profile of the run being set up. */
+static struct fuzz_profile tweak_profile;
+
+static void tweak(struct tapir_config *cfg)
+{
+    const struct fuzz_profile *f = &tweak_profile;
+    if (f->newreno)
+        strcpy(cfg->tcp_congestion, "newreno");
+    cfg->tcp_timestamps = !f->no_ts;
+    cfg->tcp_sack = !f->no_sack;
+    if (f->small_bufs) {
+        cfg->tcp_rcvbuf = 32 * 1024;
+        cfg->tcp_sndbuf = 32 * 1024;
+        cfg->tcp_ooo_max_bytes = 8 * 1024;
+    }
+    if (f->small_mss)
+        cfg->tcp_mss = 536;
+}
 
 struct fuzz_outcome {
     bool ok;
@@ -391,10 +429,18 @@ static void fuzz_run(uint64_t seed, struct fuzz_outcome *out)
     vp.mtu = FUZZ_LINK_MTU;
     char pcap[64];
     snprintf(pcap, sizeof pcap, "fuzz_live_%" PRIu64 ".pcap", seed);
+    tweak_profile = profile_for(seed);
+    const struct fuzz_profile *prof = &tweak_profile;
+    fprintf(stderr, "fuzz_live seed %" PRIu64 ": %s%s%s%s%s, %s urgent data%s\n", seed,
+            prof->newreno ? "newreno" : "cubic", prof->no_ts ? ", no timestamps" : "",
+            prof->no_sack ? ", no SACK" : "", prof->small_bufs ? ", 32 KiB buffers" : "",
+            prof->small_mss ? ", MSS 536" : "", r->inline_urg ? "inline" : "out-of-band",
+            r->inject_rst ? ", one RST injected" : "");
     tcpsim_pair_start(&r->p, &vp, seed * 7919, tweak, getenv("FUZZ_LIVE_PCAP") ? pcap : NULL);
     tapir_stack_set_output(r->p.a.s, out_a, r);
     tapir_stack_set_output(r->p.b.s, out_b, r);
-    fuzz_mutator_init(&r->mut, seed * 0x9e3779b97f4a7c15ull, FUZZ_RATE);
+    const char *rate = getenv("FUZZ_LIVE_RATE");      /* exploration: another rate */
+    fuzz_mutator_init(&r->mut, seed * 0x9e3779b97f4a7c15ull, rate ? strtod(rate, NULL) : FUZZ_RATE);
 
     int err;
     r->listener = tcp_conn_new(r->p.b.s, &err);
@@ -444,16 +490,19 @@ static void fuzz_run(uint64_t seed, struct fuzz_outcome *out)
     if (tapir_stack_next_deadline(r->p.a.s) != TAPIR_TIME_NEVER || tapir_stack_next_deadline(r->p.b.s) != TAPIR_TIME_NEVER)
         FAIL("a timer is left with no connection");
     for (int k = 0; k < FUZZ__COUNT; k++) {
+        bool ts_kind = k == FUZZ_TS_PAST || k == FUZZ_TS_FUTURE || k == FUZZ_TSECR;
+        if (ts_kind && prof->no_ts)
+            continue;           /* no TSopt to change */
         if (k == FUZZ_RST ? r->inject_rst && r->mut.applied[k] == 0 : r->mut.applied[k] == 0)
             FAIL("mutation kind %s never applied", fuzz_kind_name((enum fuzz_kind)k));
         if (k == FUZZ_RST && !r->inject_rst && r->mut.applied[k])
             FAIL("an RST was injected in a run without inject_rst");
     }
     out->ok = true;
-    fprintf(stderr, "fuzz_live seed %" PRIu64 ": %s in %.1f s virtual (%s urgent; %" PRIu64 " urgent bytes out of band, %"
+    fprintf(stderr, "fuzz_live seed %" PRIu64 ": %s in %.1f s virtual (%" PRIu64 " urgent bytes out of band, %"
             PRIu64 " skipped); A retransmits %" PRIu64 ", B %" PRIu64 "\n",
             seed, out->reset ? "ended by the injected RST" : "complete, every byte intact", (double)took / 1e6,
-            r->inline_urg ? "inline" : "out-of-band", r->a.oob_read + r->b.oob_read, skipped,
+            r->a.oob_read + r->b.oob_read, skipped,
             r->p.a.s->stats.tcp_retransmits, r->p.b.s->stats.tcp_retransmits);
 done:
     {

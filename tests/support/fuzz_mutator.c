@@ -492,6 +492,13 @@ size_t fuzz_mutate(struct fuzz_mutator *m, uint8_t *pkt, size_t len, size_t cap,
         bool ok = false;
         for (int tries = 0; tries < 8 && !ok; tries++) {
             kind = (enum fuzz_kind)below(m, FUZZ_BAD_CSUM);
+            if (below(m, 3) == 0) {
+                /* Now and then the kind applied least so far, so every kind
+                 * is exercised even in a short run. */
+                for (int k = 0; k < FUZZ_BAD_CSUM; k++)
+                    if (m->applied[k] < m->applied[kind])
+                        kind = (enum fuzz_kind)k;
+            }
             h.len = og.hdr_len;
             memcpy(h.b, seg, h.len);
             ok = mutators[kind](&x);
