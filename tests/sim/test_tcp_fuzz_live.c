@@ -111,21 +111,36 @@ static void view_of(const struct fuzz_end *e, struct fuzz_view *v)
     v->rcv_nxt = c->rcv_nxt;
 }
 
+static int send_traced(struct fuzz_run *r, struct tcpsim_node *from, const uint8_t *f, size_t len)
+{
+    if (r->p.pcap)
+        pcap_writer_frame(r->p.pcap, sim_now(r->p.sim), f, len);
+    return tapir_dev_send(from->end, f, len);
+}
+
 static int mutate_and_send(struct fuzz_run *r, struct tcpsim_node *from, const struct fuzz_end *to,
                            const uint8_t *f, size_t len)
 {
     if (len > sizeof r->frame)
-        return tapir_dev_send(from->end, f, len);
+        return send_traced(r, from, f, len);
     memcpy(r->frame, f, len);
     /* Only once both ends are established: the handshake is fuzzed by
      * test_tcp_hostile; here the point is live state. */
     struct fuzz_view v;
     view_of(to, &v);
+    size_t n = len;
     if (r->a.w && r->b.w && v.valid)
-        len = fuzz_mutate(&r->mut, r->frame, len, FUZZ_LINK_MTU, &v);
-    if (r->p.pcap)
-        pcap_writer_frame(r->p.pcap, sim_now(r->p.sim), r->frame, len);
-    return tapir_dev_send(from->end, r->frame, len);
+        n = fuzz_mutate(&r->mut, r->frame, len, FUZZ_LINK_MTU, &v);
+    /* Half of the mutated segments travel beside the original (before or
+     * after it), so a mutation acts on the state without also costing the
+     * segment's data. */
+    int order = r->mut.last_mutated ? (int)(fuzz_rand(&r->mut) % 4) : 0;
+    if (order == 1)
+        send_traced(r, from, f, len);
+    int rc = send_traced(r, from, r->frame, n);
+    if (order == 2)
+        send_traced(r, from, f, len);
+    return rc;
 }
 
 static int out_a(void *ctx, const uint8_t *f, size_t len)

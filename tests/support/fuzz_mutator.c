@@ -42,6 +42,8 @@ static uint64_t rnd(struct fuzz_mutator *m)
     return m->rng * 0x2545f4914f6cdd1dull;
 }
 
+uint64_t fuzz_rand(struct fuzz_mutator *m) { return rnd(m); }
+
 static uint32_t below(struct fuzz_mutator *m, uint32_t n) { return n ? (uint32_t)(rnd(m) % n) : 0; }
 
 /* ---- the header being built ----------------------------------------------- */
@@ -463,6 +465,7 @@ static void ip_fix(uint8_t *pkt, size_t ihl, size_t total)
 
 size_t fuzz_mutate(struct fuzz_mutator *m, uint8_t *pkt, size_t len, size_t cap, const struct fuzz_view *view)
 {
+    m->last_mutated = false;
     if (len < 20 || (pkt[0] >> 4) != 4 || pkt[9] != 6)
         return len;
     size_t ihl = (size_t)(pkt[0] & 15) * 4;
@@ -535,6 +538,7 @@ size_t fuzz_mutate(struct fuzz_mutator *m, uint8_t *pkt, size_t len, size_t cap,
     if (rst)
         m->rst_armed = false;
     m->applied[bad_csum ? FUZZ_BAD_CSUM : kind]++;
+    m->last_mutated = true;
     if (m->verbose) {
         fprintf(stderr, "fuzz: %s%s seq %u ack %u flags %02x len %u hl %u ->", kind_names[kind],
                 bad_csum ? "+bad_csum" : "", og.seq, og.ack, og.flags, og.len, og.hdr_len);

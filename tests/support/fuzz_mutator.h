@@ -82,6 +82,7 @@ struct fuzz_mutator {
     unsigned long vetoed[FUZZ__COUNT];
     unsigned long urg_applied;          /* URG on with a nonzero pointer (any kind) */
     bool verbose;                       /* print every applied mutation (env FUZZ_VERBOSE) */
+    bool last_mutated;                  /* the last fuzz_mutate() changed the packet */
 };
 
 void fuzz_mutator_init(struct fuzz_mutator *m, uint64_t seed, double rate);
@@ -92,6 +93,8 @@ void fuzz_arm_rst(struct fuzz_mutator *m);
  * may be added); non-TCP and malformed packets pass unchanged. */
 size_t fuzz_mutate(struct fuzz_mutator *m, uint8_t *pkt, size_t len, size_t cap, const struct fuzz_view *view);
 const char *fuzz_kind_name(enum fuzz_kind k);
+/* The mutator's generator, for the caller's own choices (same seed, same run). */
+uint64_t fuzz_rand(struct fuzz_mutator *m);
 /* One line per kind: applied/vetoed. */
 void fuzz_mutator_print(const struct fuzz_mutator *m, const char *prefix);
 
