@@ -14,7 +14,8 @@
  *  - after every instant: packet buffers and connections bounded, and each
  *    connection's variables sane (SND.UNA <= SND.NXT <= SND.MAX in sequence
  *    space, the scoreboard and out-of-order ranges ordered and inside the
- *    windows);
+ *    windows; SND.UNA, RCV.NXT and the announced right edge never go
+ *    back);
  *  - every byte read is the byte sent at that stream offset (urgent bytes
  *    taken out of band, in the runs without SO_OOBINLINE, are checked too
  *    and are the only bytes a reader may step over);
@@ -64,6 +65,9 @@ struct fuzz_end {
     int error;
     bool failed;
     char why[256];
+    /* Last values seen, for the never-go-back checks. */
+    bool seen;
+    uint32_t last_snd_una, last_rcv_nxt, last_rcv_adv;
 };
 
 struct fuzz_run {
@@ -294,6 +298,23 @@ static bool check_invariants(struct fuzz_run *r)
             snprintf(r->why, sizeof r->why, "%s (%s): %s", who, tapir_tcp_state_name(c->state), why);
             return false;
         }
+        if (c && tcp_synchronized(c->state)) {
+            /* SND.UNA and RCV.NXT only advance; the right edge we announced
+             * never moves left (RFC 9293 3.8.6). */
+            struct fuzz_end *e = ends[i];
+            if (e->seen && (seq_lt(c->snd_una, e->last_snd_una) || seq_lt(c->rcv_nxt, e->last_rcv_nxt) ||
+                            seq_lt(c->rcv_adv, e->last_rcv_adv))) {
+                snprintf(r->why, sizeof r->why,
+                         "%s (%s) went back: snd_una %u -> %u, rcv_nxt %u -> %u, rcv_adv %u -> %u", who,
+                         tapir_tcp_state_name(c->state), e->last_snd_una, c->snd_una, e->last_rcv_nxt, c->rcv_nxt,
+                         e->last_rcv_adv, c->rcv_adv);
+                return false;
+            }
+            e->seen = true;
+            e->last_snd_una = c->snd_una;
+            e->last_rcv_nxt = c->rcv_nxt;
+            e->last_rcv_adv = c->rcv_adv;
+        }
     }
     return true;
 }
@@ -506,8 +527,9 @@ static void fuzz_run(uint64_t seed, struct fuzz_outcome *out)
         FAIL("a timer is left with no connection");
     for (int k = 0; k < FUZZ__COUNT; k++) {
         bool ts_kind = k == FUZZ_TS_PAST || k == FUZZ_TS_FUTURE || k == FUZZ_TSECR;
-        if (ts_kind && prof->no_ts)
-            continue;           /* no TSopt to change */
+        bool opt_kind = k == FUZZ_FLIP_OPT || k == FUZZ_STRIP_OPTS;
+        if ((ts_kind && prof->no_ts) || (opt_kind && prof->no_ts && prof->no_sack))
+            continue;           /* no TSopt / no options at all to change */
         if (k == FUZZ_RST ? r->inject_rst && r->mut.applied[k] == 0 : r->mut.applied[k] == 0)
             FAIL("mutation kind %s never applied", fuzz_kind_name((enum fuzz_kind)k));
         if (k == FUZZ_RST && !r->inject_rst && r->mut.applied[k])
