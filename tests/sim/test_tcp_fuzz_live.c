@@ -81,6 +81,7 @@ struct fuzz_run {
     uint8_t frame[FUZZ_LINK_MTU + 64];
     bool invariant_broken;
     char why[512];
+    unsigned max_sb, max_ooo;       /* largest scoreboard / out-of-order list seen */
 };
 
 
@@ -144,6 +145,15 @@ static int mutate_and_send(struct fuzz_run *r, struct tcpsim_node *from, const s
     int rc = send_traced(r, from, r->frame, n);
     if (order == 2)
         send_traced(r, from, f, len);
+    if (r->mut.last_mutated && r->mut.last_kind == FUZZ_SACK && fuzz_rand(&r->mut) % 3 == 0) {
+        /* A volley of copies with comb SACK blocks: duplicate ACKs that
+         * SACK more distinct ranges than the scoreboard keeps. */
+        for (int i = 0; i < 16; i++) {
+            memcpy(r->frame, f, len);
+            r->mut.force_kind = FUZZ_SACK;
+            send_traced(r, from, r->frame, fuzz_mutate(&r->mut, r->frame, len, FUZZ_LINK_MTU, &v));
+        }
+    }
     return rc;
 }
 
@@ -298,6 +308,10 @@ static bool check_invariants(struct fuzz_run *r)
             snprintf(r->why, sizeof r->why, "%s (%s): %s", who, tapir_tcp_state_name(c->state), why);
             return false;
         }
+        if (c && c->sb_n > r->max_sb)
+            r->max_sb = c->sb_n;
+        if (c && c->ooo_n > r->max_ooo)
+            r->max_ooo = c->ooo_n;
         if (c && tcp_synchronized(c->state)) {
             /* SND.UNA and RCV.NXT only advance; the right edge we announced
              * never moves left (RFC 9293 3.8.6). */
@@ -537,9 +551,10 @@ static void fuzz_run(uint64_t seed, struct fuzz_outcome *out)
     }
     out->ok = true;
     fprintf(stderr, "fuzz_live seed %" PRIu64 ": %s in %.1f s virtual (%" PRIu64 " urgent bytes out of band, %"
-            PRIu64 " skipped); A retransmits %" PRIu64 ", B %" PRIu64 "\n",
+            PRIu64 " skipped; scoreboard up to %u ranges, out-of-order list up to %u); A retransmits %" PRIu64
+            ", B %" PRIu64 "\n",
             seed, out->reset ? "ended by the injected RST" : "complete, every byte intact", (double)took / 1e6,
-            r->a.oob_read + r->b.oob_read, skipped,
+            r->a.oob_read + r->b.oob_read, skipped, r->max_sb, r->max_ooo,
             r->p.a.s->stats.tcp_retransmits, r->p.b.s->stats.tcp_retransmits);
 done:
     {

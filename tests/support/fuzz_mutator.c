@@ -28,6 +28,7 @@ void fuzz_mutator_init(struct fuzz_mutator *m, uint64_t seed, double rate)
     memset(m, 0, sizeof *m);
     m->rng = seed ? seed : 1;
     m->rate = rate;
+    m->force_kind = -1;
     m->verbose = getenv("FUZZ_VERBOSE") != NULL;
 }
 
@@ -123,6 +124,7 @@ struct ctx {
     const struct tcp_seg *og;       /* the original, parsed */
     const struct fuzz_view *view;
     struct hdr *h;
+    bool comb;                      /* SACK: comb blocks only */
 };
 
 static bool flip_bits(struct ctx *x, size_t from, size_t to)
@@ -173,7 +175,7 @@ static bool mut_doff(struct ctx *x)
 
 /* One SACK block around the receiver's SND.UNA..SND.MAX, drawn from the
  * edges RFC 2018 / RFC 6675 code must survive. */
-static void sack_block(struct ctx *x, uint32_t *l, uint32_t *r, uint32_t prev_l, uint32_t prev_r)
+static void sack_block(struct ctx *x, uint32_t *l, uint32_t *r, uint32_t prev_l, uint32_t prev_r, bool comb)
 {
     struct fuzz_mutator *m = x->m;
     uint32_t una = x->view->valid ? x->view->snd_una : x->og->ack;
@@ -181,7 +183,18 @@ static void sack_block(struct ctx *x, uint32_t *l, uint32_t *r, uint32_t prev_l,
     uint32_t span = max - una;
     uint32_t a = una + below(m, span + 1);
     uint32_t b = a + below(m, max - a + 1);
-    switch (below(m, 10)) {
+    switch (comb ? 10 : below(m, 12)) {
+    case 10:
+    case 11: {
+        /* A comb of small blocks, one of 32 teeth above the segment's
+         * ACK: over a few ACKs more distinct ranges than the scoreboard
+         * keeps. */
+        uint32_t base = seq_gt(x->og->ack, una) && seq_lt(x->og->ack, max) ? x->og->ack : una;
+        uint32_t step = (max - base) / 32 ? (max - base) / 32 : 1;
+        *l = base + step * below(m, 32) + 1;
+        *r = *l + 1 + below(m, step > 2 ? step / 2 : 1);
+        break;
+    }
     case 0: *l = a; *r = b; break;                                      /* inside */
     case 1: *l = b + 1; *r = a; break;                                  /* left > right */
     case 2: *l = a; *r = a; break;                                      /* zero length */
@@ -202,9 +215,9 @@ static bool mut_sack(struct ctx *x)
     /* With timestamps 3 blocks fit; 4 only without them (then the
      * receiver drops the segment for its missing TSopt, RFC 7323 3.2,
      * after the options were parsed). */
-    bool keep_ts = og->has_ts && below(m, 6) != 0;
+    bool keep_ts = og->has_ts && (x->comb || below(m, 6) != 0);
     uint32_t nmax = keep_ts ? 3 : 4;
-    uint32_t n = 1 + below(m, nmax);
+    uint32_t n = x->comb ? nmax : 1 + below(m, nmax);
     struct opts o = {.n = 0};
     if (keep_ts)
         opts_put_ts(&o, og->tsval, og->tsecr);
@@ -212,7 +225,7 @@ static bool mut_sack(struct ctx *x)
     uint32_t pl = og->ack, pr = og->ack + 1;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t l, r;
-        sack_block(x, &l, &r, pl, pr);
+        sack_block(x, &l, &r, pl, pr, x->comb);
         put_be32(s + 4 + 8 * i, l);
         put_be32(s + 8 + 8 * i, r);
         pl = l;
@@ -481,7 +494,9 @@ size_t fuzz_mutate(struct fuzz_mutator *m, uint8_t *pkt, size_t len, size_t cap,
         return len;
     m->seen++;
     bool rst = m->rst_armed && (og.flags & TCP_ACK) && !(og.flags & (TCP_RST | TCP_SYN));
-    if (!rst && (double)(rnd(m) >> 11) / (double)(1ull << 53) >= m->rate)
+    int forced = m->force_kind;
+    m->force_kind = -1;
+    if (!rst && forced < 0 && (double)(rnd(m) >> 11) / (double)(1ull << 53) >= m->rate)
         return len;
 
     struct hdr h;
@@ -491,6 +506,11 @@ size_t fuzz_mutate(struct fuzz_mutator *m, uint8_t *pkt, size_t len, size_t cap,
     enum fuzz_kind kind = FUZZ_RST;
     if (rst) {
         h.b[13] |= TCP_RST;
+    } else if (forced >= 0 && forced < FUZZ_BAD_CSUM) {
+        kind = (enum fuzz_kind)forced;
+        x.comb = kind == FUZZ_SACK;
+        if (!mutators[kind](&x))
+            return len;
     } else {
         bool ok = false;
         for (int tries = 0; tries < 8 && !ok; tries++) {
@@ -509,7 +529,7 @@ size_t fuzz_mutate(struct fuzz_mutator *m, uint8_t *pkt, size_t len, size_t cap,
         if (!ok)
             return len;
     }
-    bool bad_csum = !rst && below(m, 10) == 0;
+    bool bad_csum = !rst && forced < 0 && below(m, 10) == 0;
 
     /* The new segment: mutated header, original payload. */
     size_t newlen = h.len + og.len;
@@ -539,6 +559,7 @@ size_t fuzz_mutate(struct fuzz_mutator *m, uint8_t *pkt, size_t len, size_t cap,
         m->rst_armed = false;
     m->applied[bad_csum ? FUZZ_BAD_CSUM : kind]++;
     m->last_mutated = true;
+    m->last_kind = bad_csum ? FUZZ_BAD_CSUM : kind;
     if (m->verbose) {
         fprintf(stderr, "fuzz: %s%s seq %u ack %u flags %02x len %u hl %u ->", kind_names[kind],
                 bad_csum ? "+bad_csum" : "", og.seq, og.ack, og.flags, og.len, og.hdr_len);

@@ -83,6 +83,8 @@ struct fuzz_mutator {
     unsigned long urg_applied;          /* URG on with a nonzero pointer (any kind) */
     bool verbose;                       /* print every applied mutation (env FUZZ_VERBOSE) */
     bool last_mutated;                  /* the last fuzz_mutate() changed the packet */
+    enum fuzz_kind last_kind;           /* ... by this kind */
+    int force_kind;                     /* >= 0: the next fuzz_mutate() applies this kind (comb SACK blocks for FUZZ_SACK) */
 };
 
 void fuzz_mutator_init(struct fuzz_mutator *m, uint64_t seed, double rate);
