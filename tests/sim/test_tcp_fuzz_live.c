@@ -84,7 +84,6 @@ struct fuzz_run {
     unsigned max_sb, max_ooo;       /* largest scoreboard / out-of-order list seen */
 };
 
-
 static void end_fail(struct fuzz_end *e, const char *fmt, ...)
 {
     if (e->failed)
@@ -134,6 +133,7 @@ static int mutate_and_send(struct fuzz_run *r, struct tcpsim_node *from, const s
     struct fuzz_view v;
     view_of(to, &v);
     size_t n = len;
+    r->mut.last_mutated = false;
     if (r->a.w && r->b.w && v.valid)
         n = fuzz_mutate(&r->mut, r->frame, len, FUZZ_LINK_MTU, &v);
     /* Half of the mutated segments travel beside the original (before or
