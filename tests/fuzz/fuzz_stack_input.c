@@ -3,7 +3,8 @@
  * 10.0.0.3:40000 established through it, with SACK, timestamps and window
  * scaling negotiated and data of its own in flight.
  *
- * Input: byte 0 chooses how the rest is delivered.
+ * Input: up to 16 records, each [mode (2 bits) | ms to let pass first (6
+ * bits)] [length] [length bytes]; the mode chooses how the bytes arrive:
  *   mode 0: as a raw IPv4 packet;
  *   mode 1: as a TCP segment from the peer, wrapped in IPv4 with correct
  *           checksums, its ports forced to the connection's and its seq/ack
@@ -11,8 +12,9 @@
  *           (so most inputs land in the window and reach the TCP machinery);
  *   mode 2: as mode 1, ports as given (listener, closed ports);
  *   mode 3: as mode 1, the TCP checksum left as given.
- * Then the stack's timers run for a while of virtual time and the
- * connection is read; the stack is destroyed (ASan reports any leak).
+ * After each record the connection is read; at the end the timers run for
+ * a while of virtual time, the application closes, and the stack is
+ * destroyed (ASan reports any leak).
  *
  *   cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DTAPIR_FUZZ=ON
  *   cmake --build build-fuzz --target fuzz_stack_input
@@ -154,48 +156,76 @@ static struct tcp_conn *setup(struct harness *h, struct tcp_conn **listener)
     return c;
 }
 
+/* One record of the input: a segment (or packet) for the stack. */
+static void deliver(struct harness *h, unsigned mode, const uint8_t *in, size_t len)
+{
+    if (mode == 0) {
+        tapir_stack_input(h->s, in, len, h->now);
+        return;
+    }
+    if (len < TCP_HDR_LEN)
+        return;
+    uint8_t seg[1500];
+    if (len > sizeof seg)
+        len = sizeof seg;
+    memcpy(seg, in, len);
+    if (mode != 2) {
+        put_be16(seg, PEER_PORT);
+        put_be16(seg + 2, LISTEN_PORT);
+    }
+    put_be32(seg + 4, get_be32(seg + 4) + h->peer_nxt);
+    put_be32(seg + 8, get_be32(seg + 8) + h->our_nxt);
+    inject(h, seg, len, mode != 3);
+}
+
+/* Run the timers that fall due within dt, bounded. */
+static void advance(struct harness *h, tapir_time_t dt)
+{
+    tapir_time_t until = h->now + dt;
+    for (int i = 0; i < 32; i++) {
+        tapir_time_t next = tapir_stack_next_deadline(h->s);
+        if (next > until)
+            break;
+        h->now = next > h->now ? next : h->now + 1;
+        tapir_stack_poll(h->s, h->now);
+    }
+    if (until > h->now)
+        h->now = until;
+    tapir_stack_poll(h->s, h->now);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 1)
-        return 0;
     struct harness h = {0};
     struct tcp_conn *listener;
     struct tcp_conn *c = setup(&h, &listener);
-    unsigned mode = data[0] & 3;
-    const uint8_t *in = data + 1;
-    size_t len = size - 1;
-    h.now += TAPIR_MSEC(1);
-    if (mode == 0) {
-        tapir_stack_input(h.s, in, len, h.now);
-    } else if (len >= TCP_HDR_LEN) {
-        uint8_t seg[65535];
-        if (len > sizeof seg - 20)
-            len = sizeof seg - 20;
-        memcpy(seg, in, len);
-        if (mode != 2) {
-            put_be16(seg, PEER_PORT);
-            put_be16(seg + 2, LISTEN_PORT);
-        }
-        put_be32(seg + 4, get_be32(seg + 4) + h.peer_nxt);
-        put_be32(seg + 8, get_be32(seg + 8) + h.our_nxt);
-        inject(&h, seg, len, mode != 3);
-    }
-    /* Timers and the application: bounded, whatever the input did. */
     uint8_t buf[4096];
-    for (int i = 0; i < 16; i++) {
-        if (tcp_state(c) != TAPIR_TCP_CLOSED)
+    /* Records: [mode:2 | time step:6] [length] [bytes...], at most 16. */
+    size_t at = 0;
+    for (int n = 0; n < 16 && at + 2 <= size; n++) {
+        unsigned mode = data[at] & 3;
+        tapir_time_t step = TAPIR_MSEC(data[at] >> 2);
+        size_t len = data[at + 1];
+        at += 2;
+        if (len > size - at)
+            len = size - at;
+        advance(&h, step);
+        deliver(&h, mode, data + at, len);
+        at += len;
+        /* The application reads whatever arrived (urgent byte included). */
+        if (c && tcp_state(c) != TAPIR_TCP_CLOSED) {
             while (tcp_recv(c, buf, sizeof buf, false) > 0)
                 ;
-        tapir_time_t next = tapir_stack_next_deadline(h.s);
-        if (next == TAPIR_TIME_NEVER)
-            break;
-        h.now = next > h.now ? next : h.now + 1;
-        tapir_stack_poll(h.s, h.now);
+            tcp_recv_urgent(c, buf, 1, false);
+        }
     }
+    /* Timers run on, bounded, whatever the input did. */
+    advance(&h, TAPIR_SEC(5));
     if (h.s->pool.in_use > 8)
         abort();        /* buffers piling up between calls: a leak in the making */
     tcp_close(c);
     tcp_close(listener);
+    advance(&h, TAPIR_SEC(1));
     tapir_stack_destroy(h.s);
     return 0;
 }
