@@ -561,6 +561,15 @@ done:
         char prefix[64];
         snprintf(prefix, sizeof prefix, "fuzz_live seed %" PRIu64 ":", seed);
         fuzz_mutator_print(&r->mut, prefix);
+        /* What the mutations turned into at the receivers. */
+        fprintf(stderr, "%s drops:", prefix);
+        for (int d = 0; d < TAPIR_DROP__COUNT; d++) {
+            uint64_t n = r->p.a.s->stats.drops[d] + r->p.b.s->stats.drops[d];
+            if (n)
+                fprintf(stderr, " %s=%" PRIu64, tapir_drop_reason_name((enum tapir_drop_reason)d), n);
+        }
+        fprintf(stderr, "; challenge ACKs %" PRIu64 "\n",
+                r->p.a.s->stats.tcp_challenge_acks + r->p.b.s->stats.tcp_challenge_acks);
     }
     if (!out->ok)
         fprintf(stderr, "fuzz_live seed %" PRIu64 " FAILED: %s (replay: FUZZ_LIVE_SEED=%" PRIu64
