@@ -529,9 +529,14 @@ static void fuzz_run(uint64_t seed, struct fuzz_outcome *out)
         FAIL("%" PRIu64 " bytes missing from the streams, only %lu urgent pointers injected", skipped,
              r->mut.urg_applied);
 
-    /* Close, TIME_WAIT: nothing may be left. */
+    /* Close, TIME_WAIT: nothing may be left. The FIN exchange and
+     * TIME_WAIT meet ten times the mutation rate (still bounded by the
+     * retry limits: 15 retransmissions at up to rto_max each). */
+    r->mut.rate *= 10;
     tapir_time_t two_msl = 2 * tapir_stack_config(r->p.a.s)->msl;
-    if (!sim_run_until(r->p.sim, all_gone, r, sim_now(r->p.sim) + two_msl + TAPIR_SEC(600)))
+    tapir_time_t retries = (tapir_time_t)(tapir_stack_config(r->p.a.s)->tcp_max_retries + 1) *
+                           tapir_stack_config(r->p.a.s)->rto_max;
+    if (!sim_run_until(r->p.sim, all_gone, r, sim_now(r->p.sim) + two_msl + retries))
         FAIL("connections left after close and TIME_WAIT: A %u, B %u", tcpsim_conns(&r->p.a), tcpsim_conns(&r->p.b));
     if (r->invariant_broken)
         FAIL("invariant broken while closing: %s", r->why);

@@ -493,6 +493,11 @@ size_t fuzz_mutate(struct fuzz_mutator *m, uint8_t *pkt, size_t len, size_t cap,
     if (tcp_parse(seg, seglen, src, dst, &og, &why) < 0)
         return len;
     m->seen++;
+    /* RSTs pass unchanged: the stacks answer segments sent to mutated
+     * ports with RSTs to those ports, and flipping such a RST's port back
+     * would forge a valid reset (a lie, like an injected RST). */
+    if (og.flags & TCP_RST)
+        return len;
     bool rst = m->rst_armed && (og.flags & TCP_ACK) && !(og.flags & (TCP_RST | TCP_SYN));
     int forced = m->force_kind;
     m->force_kind = -1;

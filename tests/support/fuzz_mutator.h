@@ -18,7 +18,9 @@
  *  - carry payload other than the original's bytes at the original SEG.SEQ
  *    (a changed seq or data offset of a data segment);
  *  - carry a FIN the original did not carry at the same place;
- *  - carry RST (unless fuzz_arm_rst() asked for one);
+ *  - carry RST (unless fuzz_arm_rst() asked for one); RSTs themselves are
+ *    never mutated (a RST answering a segment sent to a mutated port would
+ *    become a valid reset with its port flipped back);
  *  - acknowledge more than the original, up to the receiver's snd_end (an
  *    ACK beyond SND.MAX is fine: RFC 9293 3.10.7.4 drops it);
  *  - carry a TSval more than FUZZ_TS_FUTURE_MAX ticks ahead of the
