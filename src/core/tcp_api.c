@@ -331,6 +331,10 @@ void tcp_close(struct tcp_conn *c)
             break;
         }
         tcp_ring_free(&c->s->tcp->ring_spares, &c->rcvbuf);
+        /* Out-of-order data went with the ring: stop reporting it in SACK
+         * blocks (RFC 2018 3, 8). */
+        c->ooo_n = 0;
+        c->ooo_bytes = 0;
         if (!c->fin_queued) {
             c->fin_queued = true;
             if (c->state == TAPIR_TCP_ESTABLISHED || c->state == TAPIR_TCP_SYN_RECEIVED)

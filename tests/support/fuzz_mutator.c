@@ -1,0 +1,587 @@
+/* TCP header and option mutator for the live fuzz test (fuzz_mutator.h). */
+#include "fuzz_mutator.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/checksum.h"
+#include "core/tcp_seq.h"
+#include "core/tcp_wire.h"
+#include "core/wire.h"
+
+#define FUZZ_SEG_MAX 4096u
+
+static const char *const kind_names[FUZZ__COUNT] = {
+    [FUZZ_FLIP_HDR] = "flip_hdr",     [FUZZ_FLIP_OPT] = "flip_opt",   [FUZZ_DOFF] = "doff",
+    [FUZZ_SACK] = "sack",             [FUZZ_BAD_OPTLEN] = "bad_optlen", [FUZZ_TS_PAST] = "ts_past",
+    [FUZZ_TS_FUTURE] = "ts_future",   [FUZZ_TSECR] = "tsecr",         [FUZZ_SYN_OPTS] = "syn_opts",
+    [FUZZ_URG] = "urg",               [FUZZ_ACK_BEYOND] = "ack_beyond", [FUZZ_FLAGS] = "flags",
+    [FUZZ_WINDOW] = "window",         [FUZZ_STRIP_OPTS] = "strip_opts", [FUZZ_BAD_CSUM] = "bad_csum",
+    [FUZZ_RST] = "rst",
+};
+
+const char *fuzz_kind_name(enum fuzz_kind k) { return k < FUZZ__COUNT ? kind_names[k] : "?"; }
+
+void fuzz_mutator_init(struct fuzz_mutator *m, uint64_t seed, double rate)
+{
+    memset(m, 0, sizeof *m);
+    m->rng = seed ? seed : 1;
+    m->rate = rate;
+    m->force_kind = -1;
+    m->verbose = getenv("FUZZ_VERBOSE") != NULL;
+}
+
+void fuzz_arm_rst(struct fuzz_mutator *m) { m->rst_armed = true; }
+
+static uint64_t rnd(struct fuzz_mutator *m)
+{
+    /* xorshift64*: a small deterministic generator per mutator. */
+    m->rng ^= m->rng >> 12;
+    m->rng ^= m->rng << 25;
+    m->rng ^= m->rng >> 27;
+    return m->rng * 0x2545f4914f6cdd1dull;
+}
+
+uint64_t fuzz_rand(struct fuzz_mutator *m) { return rnd(m); }
+
+static uint32_t below(struct fuzz_mutator *m, uint32_t n) { return n ? (uint32_t)(rnd(m) % n) : 0; }
+
+/* ---- the header being built ----------------------------------------------- */
+
+/* The mutated header: bytes [0, len) go out in front of the payload. The
+ * data offset nibble (byte 12) is set from len by the structure-aware
+ * kinds and left alone (whatever it says) by the blind ones. */
+struct hdr {
+    uint8_t b[TCP_MAX_HDR_LEN];
+    size_t len;
+};
+
+static void hdr_set_doff(struct hdr *h) { h->b[12] = (uint8_t)((h->len / 4) << 4 | (h->b[12] & 0x0f)); }
+
+/* Options built afresh, padded with EOL to a 4-byte multiple. */
+struct opts {
+    uint8_t b[TCP_MAX_HDR_LEN - TCP_HDR_LEN];
+    size_t n;
+};
+
+static bool opts_put(struct opts *o, const uint8_t *p, size_t n)
+{
+    if (o->n + n > sizeof o->b)
+        return false;
+    memcpy(o->b + o->n, p, n);
+    o->n += n;
+    return true;
+}
+
+static bool opts_put_ts(struct opts *o, uint32_t tsval, uint32_t tsecr)
+{
+    uint8_t t[12] = {TCP_OPT_NOP, TCP_OPT_NOP, TCP_OPT_TS, 10};
+    put_be32(t + 4, tsval);
+    put_be32(t + 8, tsecr);
+    return opts_put(o, t, sizeof t);
+}
+
+/* Replace h's options by o (padded), data offset to match. */
+static bool hdr_set_opts(struct hdr *h, const struct opts *o)
+{
+    size_t n = (o->n + 3) & ~(size_t)3;
+    if (TCP_HDR_LEN + n > TCP_MAX_HDR_LEN)
+        return false;
+    memset(h->b + TCP_HDR_LEN, TCP_OPT_EOL, n);
+    memcpy(h->b + TCP_HDR_LEN, o->b, o->n);
+    h->len = TCP_HDR_LEN + n;
+    hdr_set_doff(h);
+    return true;
+}
+
+/* Offset in h of the first option of kind (options walked as the parser
+ * does), 0 if none. */
+static size_t find_opt(const struct hdr *h, uint8_t kind)
+{
+    size_t i = TCP_HDR_LEN;
+    while (i < h->len) {
+        uint8_t k = h->b[i];
+        if (k == TCP_OPT_EOL)
+            return 0;
+        if (k == TCP_OPT_NOP) {
+            i++;
+            continue;
+        }
+        if (i + 1 >= h->len || h->b[i + 1] < 2)
+            return 0;
+        if (k == kind)
+            return i;
+        i += h->b[i + 1];
+    }
+    return 0;
+}
+
+/* ---- one function per kind: false when it does not apply ------------------ */
+
+struct ctx {
+    struct fuzz_mutator *m;
+    const struct tcp_seg *og;       /* the original, parsed */
+    const struct fuzz_view *view;
+    struct hdr *h;
+    bool comb;                      /* SACK: comb blocks only */
+};
+
+static bool flip_bits(struct ctx *x, size_t from, size_t to)
+{
+    if (to <= from)
+        return false;
+    unsigned n = 1 + below(x->m, 3);
+    for (unsigned i = 0; i < n; i++) {
+        size_t at = from + below(x->m, (uint32_t)(to - from));
+        x->h->b[at] ^= (uint8_t)(1u << below(x->m, 8));
+    }
+    return true;
+}
+
+static bool mut_flip_hdr(struct ctx *x) { return flip_bits(x, 0, TCP_HDR_LEN); }
+static bool mut_flip_opt(struct ctx *x) { return flip_bits(x, TCP_HDR_LEN, x->h->len); }
+
+static bool mut_doff(struct ctx *x)
+{
+    struct hdr *h = x->h;
+    switch (below(x->m, 3)) {
+    case 0: {
+        /* Padding: NOPs or an unknown option (RFC 9293 MUST-68: skipped by
+         * its length) in front of the payload, which stays intact. */
+        size_t room = TCP_MAX_HDR_LEN - h->len;
+        if (room < 4)
+            return false;
+        size_t add = 4 * (1 + below(x->m, (uint32_t)(room / 4)));
+        if (below(x->m, 2)) {
+            memset(h->b + h->len, TCP_OPT_NOP, add);
+        } else {
+            h->b[h->len] = 30 + (uint8_t)below(x->m, 200);     /* unassigned/experimental kinds */
+            h->b[h->len + 1] = (uint8_t)add;
+            memset(h->b + h->len + 2, 0xa5, add - 2);
+        }
+        h->len += add;
+        hdr_set_doff(h);
+        return true;
+    }
+    case 1:
+        h->b[12] = (uint8_t)(below(x->m, 5) << 4 | (h->b[12] & 0x0f));    /* below 20 bytes */
+        return true;
+    default:
+        h->b[12] = (uint8_t)(below(x->m, 16) << 4 | (h->b[12] & 0x0f));
+        return true;
+    }
+}
+
+/* One SACK block around the receiver's SND.UNA..SND.MAX, drawn from the
+ * edges RFC 2018 / RFC 6675 code must survive. */
+static void sack_block(struct ctx *x, uint32_t *l, uint32_t *r, uint32_t prev_l, uint32_t prev_r, bool comb)
+{
+    struct fuzz_mutator *m = x->m;
+    uint32_t una = x->view->valid ? x->view->snd_una : x->og->ack;
+    uint32_t max = x->view->valid ? x->view->snd_max : x->og->ack + 65536;
+    uint32_t span = max - una;
+    uint32_t a = una + below(m, span + 1);
+    uint32_t b = a + below(m, max - a + 1);
+    switch (comb ? 10 : below(m, 12)) {
+    case 10:
+    case 11: {
+        /* A comb of small blocks, one of 32 teeth above the segment's
+         * ACK: over a few ACKs more distinct ranges than the scoreboard
+         * keeps. */
+        uint32_t base = seq_gt(x->og->ack, una) && seq_lt(x->og->ack, max) ? x->og->ack : una;
+        uint32_t step = (max - base) / 32 ? (max - base) / 32 : 1;
+        *l = base + step * below(m, 32) + 1;
+        *r = *l + 1 + below(m, step > 2 ? step / 2 : 1);
+        break;
+    }
+    case 0: *l = a; *r = b; break;                                      /* inside */
+    case 1: *l = b + 1; *r = a; break;                                  /* left > right */
+    case 2: *l = a; *r = a; break;                                      /* zero length */
+    case 3: *l = 0xffffffffu - below(m, 3000); *r = below(m, 3000); break; /* across 2^32 */
+    case 4: *l = una + 0x80000000u + below(m, 1u << 20); *r = *l + 1 + below(m, 65536); break; /* far off */
+    case 5: *l = una - 1 - below(m, 5000); *r = una + below(m, span + 1); break;  /* over the cum. ACK */
+    case 6: *l = prev_l; *r = prev_r; break;                            /* a duplicate */
+    case 7: *l = una; *r = max; break;                                  /* everything */
+    case 8: *l = max - below(m, 100); *r = max + 1 + below(m, 3000); break; /* past SND.MAX */
+    default: *l = una - below(m, 1u << 30); *r = *l + below(m, 1u << 31); break; /* anything */
+    }
+}
+
+static bool mut_sack(struct ctx *x)
+{
+    struct fuzz_mutator *m = x->m;
+    const struct tcp_seg *og = x->og;
+    /* With timestamps 3 blocks fit; 4 only without them (then the
+     * receiver drops the segment for its missing TSopt, RFC 7323 3.2,
+     * after the options were parsed). */
+    bool keep_ts = og->has_ts && (x->comb || below(m, 6) != 0);
+    uint32_t nmax = keep_ts ? 3 : 4;
+    uint32_t n = x->comb ? nmax : 1 + below(m, nmax);
+    struct opts o = {.n = 0};
+    if (keep_ts)
+        opts_put_ts(&o, og->tsval, og->tsecr);
+    uint8_t s[4 + 8 * TCP_SACK_MAX_BLOCKS] = {TCP_OPT_NOP, TCP_OPT_NOP, TCP_OPT_SACK, (uint8_t)(2 + 8 * n)};
+    uint32_t pl = og->ack, pr = og->ack + 1;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t l, r;
+        sack_block(x, &l, &r, pl, pr, x->comb);
+        put_be32(s + 4 + 8 * i, l);
+        put_be32(s + 8 + 8 * i, r);
+        pl = l;
+        pr = r;
+    }
+    return opts_put(&o, s, 4 + 8 * n) && hdr_set_opts(x->h, &o);
+}
+
+static bool mut_bad_optlen(struct ctx *x)
+{
+    struct fuzz_mutator *m = x->m;
+    const struct tcp_seg *og = x->og;
+    struct opts o = {.n = 0};
+    if (og->has_ts)
+        opts_put_ts(&o, og->tsval, og->tsecr);
+    static const uint8_t known[] = {TCP_OPT_MSS, TCP_OPT_WS, TCP_OPT_SACK_PERM, TCP_OPT_SACK, TCP_OPT_TS};
+    static const uint8_t wrong_len[][4] = {
+        /* per known kind: lengths the parser must refuse */
+        {3, 5, 2, 6}, {2, 4, 5, 10}, {3, 4, 1 + 2, 10}, {3, 9, 11, 18 + 1}, {9, 11, 8, 12},
+    };
+    uint8_t kind = below(m, 2) ? known[below(m, 5)] : (uint8_t)(6 + below(m, 250));
+    size_t room = sizeof o.b - o.n;
+    switch (below(m, 5)) {
+    case 0:         /* length 0: would loop forever if taken as a step */
+    case 1: {       /* length 1: shorter than kind + length */
+        uint8_t p[4] = {kind, (uint8_t)below(m, 2), 0, 0};
+        opts_put(&o, p, 4);
+        break;
+    }
+    case 2: {       /* runs past the header */
+        uint8_t p[4] = {kind, (uint8_t)(4 + 1 + below(m, 251)), 0, 0};
+        opts_put(&o, p, 4);
+        break;
+    }
+    case 3: {       /* a known kind of the wrong length, within the header */
+        uint32_t k = below(m, 5);
+        uint8_t len = wrong_len[k][below(m, 4)];
+        if (len > room)
+            return false;
+        uint8_t p[40] = {known[k], len};
+        memset(p + 2, 0x5a, sizeof p - 2);
+        opts_put(&o, p, len);
+        break;
+    }
+    default: {      /* a kind byte alone at the very end of the header (o.n is 0 or 12) */
+        uint8_t p[4] = {TCP_OPT_NOP, TCP_OPT_NOP, TCP_OPT_NOP, kind};
+        opts_put(&o, p, 4);
+        break;
+    }
+    }
+    return hdr_set_opts(x->h, &o);
+}
+
+static bool set_ts_field(struct ctx *x, size_t field, uint32_t v)
+{
+    size_t at = find_opt(x->h, TCP_OPT_TS);
+    if (!at || x->h->b[at + 1] != 10 || at + 10 > x->h->len)
+        return false;
+    put_be32(x->h->b + at + 2 + field, v);
+    return true;
+}
+
+static bool mut_ts_past(struct ctx *x)
+{
+    uint32_t back = below(x->m, 2) ? 1 + below(x->m, 1000) : (1u << 20) + below(x->m, 1u << 30);
+    return x->og->has_ts && set_ts_field(x, 0, x->og->tsval - back);
+}
+
+static bool mut_ts_future(struct ctx *x)
+{
+    const struct tcp_seg *og = x->og;
+    if (!og->has_ts)
+        return false;
+    if (og->len == 0 && !(og->flags & (TCP_SYN | TCP_FIN)) && x->view->valid && below(x->m, 3) == 0) {
+        /* Far ahead, on a segment whose sequence number lies far outside
+         * the window: it must be dropped without touching TS.Recent. */
+        put_be32(x->h->b + 4, x->view->rcv_nxt + (1u << 30) + below(x->m, 1u << 28));
+        return set_ts_field(x, 0, og->tsval + (1u << 30));
+    }
+    return set_ts_field(x, 0, og->tsval + 1 + below(x->m, FUZZ_TS_FUTURE_MAX));
+}
+
+static bool mut_tsecr(struct ctx *x)
+{
+    const struct tcp_seg *og = x->og;
+    if (!og->has_ts)
+        return false;
+    uint32_t v;
+    switch (below(x->m, 5)) {
+    case 0: v = 0; break;
+    case 1: v = og->tsecr + 1 + below(x->m, 1u << 30); break;      /* from our future */
+    case 2: v = og->tsecr - 1 - below(x->m, 100000); break;        /* an old echo */
+    case 3: v = og->tsecr - (1u << 31); break;
+    default: v = (uint32_t)rnd(x->m); break;
+    }
+    return set_ts_field(x, 4, v);
+}
+
+static bool mut_syn_opts(struct ctx *x)
+{
+    struct fuzz_mutator *m = x->m;
+    struct hdr *h = x->h;
+    uint8_t add[12];
+    size_t n = 0;
+    uint32_t which = 1 + below(m, 7);
+    if (which & 1) {
+        static const uint16_t mss[] = {0, 1, 88, 536, 1460, 65535};
+        uint16_t v = below(m, 2) ? mss[below(m, 6)] : (uint16_t)rnd(m);
+        add[n++] = TCP_OPT_MSS;
+        add[n++] = 4;
+        put_be16(add + n, v);
+        n += 2;
+    }
+    if (which & 2) {
+        add[n++] = TCP_OPT_NOP;
+        add[n++] = TCP_OPT_WS;
+        add[n++] = 3;
+        add[n++] = (uint8_t)(below(m, 2) ? below(m, 20) : rnd(m));
+    }
+    if (which & 4) {
+        add[n++] = TCP_OPT_NOP;
+        add[n++] = TCP_OPT_NOP;
+        add[n++] = TCP_OPT_SACK_PERM;
+        add[n++] = 2;
+    }
+    if (h->len + n > TCP_MAX_HDR_LEN)
+        return false;
+    /* In front of the existing options (which end exactly at the header's end). */
+    memmove(h->b + TCP_HDR_LEN + n, h->b + TCP_HDR_LEN, h->len - TCP_HDR_LEN);
+    memcpy(h->b + TCP_HDR_LEN, add, n);
+    h->len += n;
+    hdr_set_doff(h);
+    return true;
+}
+
+static bool mut_urg(struct ctx *x)
+{
+    struct fuzz_mutator *m = x->m;
+    uint32_t len = x->og->len;
+    uint16_t up;
+    switch (below(m, 7)) {
+    case 0: up = 0; break;
+    case 1: up = 1; break;
+    case 2: up = (uint16_t)len; break;
+    case 3: up = (uint16_t)(len + 1); break;
+    case 4: up = 0xffff; break;
+    case 5: up = (uint16_t)(1 + below(m, len + 1)); break;
+    default: up = (uint16_t)rnd(m); break;
+    }
+    x->h->b[13] |= TCP_URG;
+    put_be16(x->h->b + 18, up);
+    return true;
+}
+
+static bool mut_ack_beyond(struct ctx *x)
+{
+    struct fuzz_mutator *m = x->m;
+    if (!x->view->valid || !(x->og->flags & TCP_ACK))
+        return false;
+    uint32_t ack;
+    switch (below(m, 4)) {
+    case 0: ack = x->view->snd_end + 1; break;
+    case 1: ack = x->view->snd_end + 1 + below(m, 1448); break;
+    case 2: ack = x->view->snd_end + 1 + below(m, 1u << 20); break;
+    default: ack = x->view->snd_una - 1 - below(m, 1u << 30); break;    /* old, maybe very old */
+    }
+    put_be32(x->h->b + 8, ack);
+    return true;
+}
+
+static bool mut_flags(struct ctx *x)
+{
+    uint8_t f = (uint8_t)rnd(x->m);
+    x->h->b[13] = (uint8_t)((f & ~(TCP_FIN | TCP_RST)) | (x->og->flags & TCP_FIN));
+    return true;
+}
+
+static bool mut_window(struct ctx *x)
+{
+    static const uint16_t w[] = {0, 1, 0xffff, 0x8000};
+    uint16_t v;
+    switch (below(x->m, 3)) {
+    case 0: v = w[below(x->m, 4)]; break;
+    case 1: v = (uint16_t)(x->og->wnd / 2); break;
+    default: v = (uint16_t)rnd(x->m); break;
+    }
+    put_be16(x->h->b + 14, v);
+    return true;
+}
+
+static bool mut_strip_opts(struct ctx *x)
+{
+    if (x->h->len == TCP_HDR_LEN)
+        return false;
+    struct opts o = {.n = 0};
+    if (x->og->nsack && x->og->has_ts && below(x->m, 2))
+        opts_put_ts(&o, x->og->tsval, x->og->tsecr);       /* only the SACK blocks go */
+    return hdr_set_opts(x->h, &o);
+}
+
+typedef bool (*mut_fn)(struct ctx *x);
+static const mut_fn mutators[FUZZ_BAD_CSUM] = {
+    [FUZZ_FLIP_HDR] = mut_flip_hdr,     [FUZZ_FLIP_OPT] = mut_flip_opt,     [FUZZ_DOFF] = mut_doff,
+    [FUZZ_SACK] = mut_sack,             [FUZZ_BAD_OPTLEN] = mut_bad_optlen, [FUZZ_TS_PAST] = mut_ts_past,
+    [FUZZ_TS_FUTURE] = mut_ts_future,   [FUZZ_TSECR] = mut_tsecr,           [FUZZ_SYN_OPTS] = mut_syn_opts,
+    [FUZZ_URG] = mut_urg,               [FUZZ_ACK_BEYOND] = mut_ack_beyond, [FUZZ_FLAGS] = mut_flags,
+    [FUZZ_WINDOW] = mut_window,         [FUZZ_STRIP_OPTS] = mut_strip_opts,
+};
+
+/* ---- the veto (see the header) -------------------------------------------- */
+
+static bool far_outside(uint32_t seq, uint32_t rcv_nxt)
+{
+    int32_t d = seq_diff(seq, rcv_nxt);
+    return d > (1 << 29) || d < -(1 << 29);
+}
+
+static bool is_safe(const struct tcp_seg *og, const struct tcp_seg *ng, const struct fuzz_view *view,
+                    bool rst_allowed)
+{
+    if ((ng->flags & TCP_RST) && !(og->flags & TCP_RST) && !rst_allowed)
+        return false;
+    if ((ng->flags & TCP_FIN) && (!(og->flags & TCP_FIN) || ng->seq != og->seq || ng->len != og->len))
+        return false;
+    if (ng->len && (ng->seq != og->seq || ng->len != og->len || memcmp(ng->data, og->data, ng->len) != 0))
+        return false;
+    if (ng->flags & TCP_ACK) {
+        uint32_t max = view->valid ? view->snd_end : og->ack;
+        if (seq_gt(ng->ack, og->ack) && seq_leq(ng->ack, max))
+            return false;
+    }
+    if (ng->has_ts) {
+        bool dropped_by_window = ng->len == 0 && view->valid && far_outside(ng->seq, view->rcv_nxt);
+        if (!og->has_ts)
+            return dropped_by_window;
+        if (seq_gt(ng->tsval, og->tsval + FUZZ_TS_FUTURE_MAX) && !dropped_by_window)
+            return false;
+    }
+    return true;
+}
+
+/* ---- the packet ------------------------------------------------------------ */
+
+static void ip_fix(uint8_t *pkt, size_t ihl, size_t total)
+{
+    put_be16(pkt + 2, (uint16_t)total);
+    put_be16(pkt + 10, 0);
+    put_be16(pkt + 10, csum_fold(csum_partial(pkt, ihl, 0)));
+}
+
+size_t fuzz_mutate(struct fuzz_mutator *m, uint8_t *pkt, size_t len, size_t cap, const struct fuzz_view *view)
+{
+    m->last_mutated = false;
+    if (len < 20 || (pkt[0] >> 4) != 4 || pkt[9] != 6)
+        return len;
+    size_t ihl = (size_t)(pkt[0] & 15) * 4;
+    size_t total = get_be16(pkt + 2);
+    if (ihl < 20 || total > len || total < ihl + TCP_HDR_LEN || total - ihl > FUZZ_SEG_MAX)
+        return len;
+    uint32_t src = get_be32(pkt + 12), dst = get_be32(pkt + 16);
+    uint8_t *seg = pkt + ihl;
+    size_t seglen = total - ihl;
+    struct tcp_seg og;
+    enum tapir_drop_reason why;
+    if (tcp_parse(seg, seglen, src, dst, &og, &why) < 0)
+        return len;
+    m->seen++;
+    /* RSTs pass unchanged: the stacks answer segments sent to mutated
+     * ports with RSTs to those ports, and flipping such a RST's port back
+     * would forge a valid reset (a lie, like an injected RST). */
+    if (og.flags & TCP_RST)
+        return len;
+    bool rst = m->rst_armed && (og.flags & TCP_ACK) && !(og.flags & (TCP_RST | TCP_SYN));
+    int forced = m->force_kind;
+    m->force_kind = -1;
+    if (!rst && forced < 0 && (double)(rnd(m) >> 11) / (double)(1ull << 53) >= m->rate)
+        return len;
+
+    struct hdr h;
+    h.len = og.hdr_len;
+    memcpy(h.b, seg, h.len);
+    struct ctx x = {.m = m, .og = &og, .view = view, .h = &h};
+    enum fuzz_kind kind = FUZZ_RST;
+    if (rst) {
+        h.b[13] |= TCP_RST;
+    } else if (forced >= 0 && forced < FUZZ_BAD_CSUM) {
+        kind = (enum fuzz_kind)forced;
+        x.comb = kind == FUZZ_SACK;
+        if (!mutators[kind](&x))
+            return len;
+    } else {
+        bool ok = false;
+        for (int tries = 0; tries < 8 && !ok; tries++) {
+            kind = (enum fuzz_kind)below(m, FUZZ_BAD_CSUM);
+            if (below(m, 3) == 0) {
+                /* Now and then the kind applied least so far, so every kind
+                 * is exercised even in a short run. */
+                for (int k = 0; k < FUZZ_BAD_CSUM; k++)
+                    if (m->applied[k] < m->applied[kind])
+                        kind = (enum fuzz_kind)k;
+            }
+            h.len = og.hdr_len;
+            memcpy(h.b, seg, h.len);
+            ok = mutators[kind](&x);
+        }
+        if (!ok)
+            return len;
+    }
+    bool bad_csum = !rst && forced < 0 && below(m, 10) == 0;
+
+    /* The new segment: mutated header, original payload. */
+    size_t newlen = h.len + og.len;
+    if (ihl + newlen > cap || newlen > FUZZ_SEG_MAX)
+        return len;
+    uint8_t out[FUZZ_SEG_MAX];
+    memcpy(out, h.b, h.len);
+    memcpy(out + h.len, og.data, og.len);
+    tcp_fill_checksum(out, newlen, src, dst);
+    if (bad_csum) {
+        out[16 + below(m, 2)] ^= (uint8_t)(1u << below(m, 8));
+    } else {
+        struct tcp_seg ng;
+        if (tcp_parse_csum(out, newlen, src, dst, false, &ng, &why) == 0) {
+            if (!is_safe(&og, &ng, view, rst)) {
+                m->vetoed[kind]++;
+                return len;
+            }
+            if ((ng.flags & TCP_URG) && ng.urp)
+                m->urg_applied++;
+        }
+    }
+    memcpy(seg, out, newlen);
+    if (ihl + newlen != total)
+        ip_fix(pkt, ihl, ihl + newlen);
+    if (rst)
+        m->rst_armed = false;
+    m->applied[bad_csum ? FUZZ_BAD_CSUM : kind]++;
+    m->last_mutated = true;
+    m->last_kind = bad_csum ? FUZZ_BAD_CSUM : kind;
+    if (m->verbose) {
+        fprintf(stderr, "fuzz: %s%s seq %u ack %u flags %02x len %u hl %u ->", kind_names[kind],
+                bad_csum ? "+bad_csum" : "", og.seq, og.ack, og.flags, og.len, og.hdr_len);
+        for (size_t i = 0; i < h.len; i++)
+            fprintf(stderr, "%s%02x", i % 4 ? "" : " ", h.b[i]);
+        fprintf(stderr, "\n");
+    }
+    return ihl + newlen;
+}
+
+void fuzz_mutator_print(const struct fuzz_mutator *m, const char *prefix)
+{
+    unsigned long sum = 0;
+    for (int k = 0; k < FUZZ__COUNT; k++)
+        sum += m->applied[k];
+    fprintf(stderr, "%s %lu of %lu TCP segments mutated:", prefix, sum, m->seen);
+    for (int k = 0; k < FUZZ__COUNT; k++)
+        fprintf(stderr, " %s=%lu(-%lu)", kind_names[k], m->applied[k], m->vetoed[k]);
+    fprintf(stderr, "\n");
+}

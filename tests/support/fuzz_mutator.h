@@ -1,0 +1,105 @@
+/* fuzz_mutator: mutates the TCP header and options of IPv4 packets in
+ * flight between two stacks (tests/sim/test_tcp_fuzz_live.c), never the
+ * payload, and recomputes the checksums so the mutation reaches the TCP
+ * machinery (now and then the TCP checksum is left wrong on purpose).
+ *
+ * Mutations are blind (bit flips in the fixed header or in the option
+ * bytes, a random data offset) and structure-aware (SACK blocks around the
+ * receiver's SND.UNA..SND.MAX, bogus option lengths, timestamps in the past
+ * or the future, SYN-only options on other segments, urgent pointers, ACK
+ * numbers just beyond SND.MAX, flag combinations, windows, header padding,
+ * stripped options).
+ *
+ * A network that lies with a valid checksum can make any transfer fail
+ * (acknowledge bytes never received, move data to another sequence number,
+ * announce an early FIN). Those lies test nothing about robustness, so
+ * every mutated segment is parsed again (tcp_parse_csum, as the receiver
+ * will) and VETOED, sent unchanged, when it would:
+ *  - carry payload other than the original's bytes at the original SEG.SEQ
+ *    (a changed seq or data offset of a data segment);
+ *  - carry a FIN the original did not carry at the same place;
+ *  - carry RST (unless fuzz_arm_rst() asked for one); RSTs themselves are
+ *    never mutated (a RST answering a segment sent to a mutated port would
+ *    become a valid reset with its port flipped back);
+ *  - acknowledge more than the original, up to the receiver's snd_end (an
+ *    ACK beyond SND.MAX is fine: RFC 9293 3.10.7.4 drops it);
+ *  - carry a TSval more than FUZZ_TS_FUTURE_MAX ticks ahead of the
+ *    original's on a segment the receiver may accept (RFC 7323 5.3 R3
+ *    would take it as TS.Recent and PAWS would then drop the peer's real
+ *    segments for as long as the lie is ahead).
+ * Segments the receiver must drop as malformed are never vetoed.
+ * Vetoes are counted per kind; only applied mutations count as applied.
+ */
+#ifndef TAPIR_TEST_FUZZ_MUTATOR_H
+#define TAPIR_TEST_FUZZ_MUTATOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum fuzz_kind {
+    FUZZ_FLIP_HDR,      /* 1-3 random bit flips in the 20-byte header */
+    FUZZ_FLIP_OPT,      /* 1-3 random bit flips in the option bytes */
+    FUZZ_DOFF,          /* data offset: random, below 5, or padded header */
+    FUZZ_SACK,          /* SACK blocks rewritten to edge/random ranges */
+    FUZZ_BAD_OPTLEN,    /* an option of length 0, 1, past the header, odd */
+    FUZZ_TS_PAST,       /* TSval far in the past (PAWS drop) */
+    FUZZ_TS_FUTURE,     /* TSval a little ahead, or far ahead out of window */
+    FUZZ_TSECR,         /* TSecr random, 0, ahead, behind */
+    FUZZ_SYN_OPTS,      /* MSS / window scale / SACK-permitted on a non-SYN */
+    FUZZ_URG,           /* URG with a random urgent pointer */
+    FUZZ_ACK_BEYOND,    /* SEG.ACK just beyond SND.MAX, or far behind */
+    FUZZ_FLAGS,         /* random flags (never a new FIN or RST) */
+    FUZZ_WINDOW,        /* window 0, 1, 65535, random */
+    FUZZ_STRIP_OPTS,    /* all options, or only the SACK blocks, removed */
+    FUZZ_BAD_CSUM,      /* (on top of another kind) TCP checksum left wrong */
+    FUZZ_RST,           /* one RST, only when armed */
+    FUZZ__COUNT
+};
+
+/* TSval "a little ahead": at most this many ticks (1 ms each) over the
+ * sender's clock, so a poisoned TS.Recent heals within a second. */
+#define FUZZ_TS_FUTURE_MAX 500u
+
+/* What the mutator knows of the connection that receives the packet (its
+ * send and receive sequence space); valid false: nothing (no ACK_BEYOND,
+ * SACK blocks around the segment's own ACK). snd_end: the highest SND.MAX
+ * the receiver will ever reach (its ISS + 1 + every byte its application
+ * will send + 1 for the FIN). SND.MAX grows while a packet is in flight,
+ * so "beyond SND.MAX" is judged against snd_end: an ACK past snd_end stays
+ * past SND.MAX whenever it arrives, and is "just beyond" once the
+ * receiver has sent everything. */
+struct fuzz_view {
+    bool valid;
+    uint32_t snd_una, snd_max, snd_end;
+    uint32_t rcv_nxt;
+};
+
+struct fuzz_mutator {
+    uint64_t rng;
+    double rate;                        /* fraction of TCP segments mutated */
+    bool rst_armed;                     /* the next mutated-eligible segment gets RST */
+    unsigned long seen;                 /* TCP segments looked at */
+    unsigned long applied[FUZZ__COUNT];
+    unsigned long vetoed[FUZZ__COUNT];
+    unsigned long urg_applied;          /* URG on with a nonzero pointer (any kind) */
+    bool verbose;                       /* print every applied mutation (env FUZZ_VERBOSE) */
+    bool last_mutated;                  /* the last fuzz_mutate() changed the packet */
+    enum fuzz_kind last_kind;           /* ... by this kind */
+    int force_kind;                     /* >= 0: the next fuzz_mutate() applies this kind (comb SACK blocks for FUZZ_SACK) */
+};
+
+void fuzz_mutator_init(struct fuzz_mutator *m, uint64_t seed, double rate);
+/* Put RST on the next TCP segment carrying ACK that passes (one shot). */
+void fuzz_arm_rst(struct fuzz_mutator *m);
+/* Maybe mutate the IPv4 packet pkt (len bytes; the buffer holds cap) on
+ * its way to the stack described by view. Returns the new length (options
+ * may be added); non-TCP and malformed packets pass unchanged. */
+size_t fuzz_mutate(struct fuzz_mutator *m, uint8_t *pkt, size_t len, size_t cap, const struct fuzz_view *view);
+const char *fuzz_kind_name(enum fuzz_kind k);
+/* The mutator's generator, for the caller's own choices (same seed, same run). */
+uint64_t fuzz_rand(struct fuzz_mutator *m);
+/* One line per kind: applied/vetoed. */
+void fuzz_mutator_print(const struct fuzz_mutator *m, const char *prefix);
+
+#endif
