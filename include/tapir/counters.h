@@ -52,7 +52,8 @@
     X(tcp_spurious_rtos, "retransmission timeouts found spurious (RFC 3522 Eifel)") \
     X(tcp_spurious_fast_retransmits, "fast retransmits found spurious (RFC 3522 Eifel, RFC 3708 D-SACK)") \
     X(tcp_undos, "congestion reductions undone (RFC 4015, RFC 9438 4.9)") \
-    X(tcp_undos_dsack, "of those, detected by D-SACK (RFC 3708)")
+    X(tcp_undos_dsack, "of those, detected by D-SACK (RFC 3708)") \
+    X(tcp_oow_acks_skipped, "ACKs not sent for out-of-window pure ACKs: rate limit per connection")
 
 /* Drop reasons: X(ENUM_SUFFIX, "description"). One counter each. */
 #define TAPIR_DROP_REASONS(X)                                               \

@@ -120,6 +120,7 @@ struct tapir_config {
     uint32_t tcp_max_connections;  /* 65536 connections per stack */
     uint32_t tcp_ooo_max_bytes;    /* 0: as large as the receive buffer */
     uint32_t tcp_rst_per_sec;      /* 1000 RSTs/challenge ACKs per second */
+    tapir_time_t tcp_oow_ack_interval; /* 500 ms: at most one ACK per connection per interval for unacceptable pure ACKs (0: no limit) */
     bool tcp_timestamps;           /* true: offer timestamps (RFC 7323 3-5: RTTM, PAWS) */
     bool tcp_sack;                 /* true: offer SACK (RFC 2018) and recover by RFC 6675 */
     bool tcp_limited_transmit;     /* true: Limited Transmit on the first two duplicate ACKs (RFC 3042) */

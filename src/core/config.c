@@ -49,6 +49,7 @@ void tapir_config_init(struct tapir_config *c)
     c->tcp_max_connections = 65536;
     c->tcp_ooo_max_bytes = 0;
     c->tcp_rst_per_sec = 1000;
+    c->tcp_oow_ack_interval = TAPIR_MSEC(500);  /* as Linux's tcp_invalid_ratelimit */
     c->tcp_timestamps = true;
     c->tcp_sack = true;
     c->tcp_limited_transmit = true;     /* RFC 5681 3.2: a sender SHOULD use it */

@@ -258,6 +258,7 @@ struct tcp_conn {
     /* Timers. */
     tapir_time_t rto_at, delack_at, persist_at, keepalive_at, timewait_at;
     tapir_time_t idle_at;           /* release empty buffer rings if still empty then */
+    tapir_time_t oow_ack_next;      /* the next ACK for an unacceptable pure ACK not before (tcp_ack_unacceptable) */
     tapir_time_t deadline;          /* min of the above: the heap key */
     uint32_t heap_idx;              /* position in the heap, UINT32_MAX if out */
     uint32_t persist_backoff;
@@ -371,6 +372,9 @@ void tcp_send_rst_for(struct tcp_conn *c);
 void tcp_send_rst_raw(struct tapir_stack *s, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport,
                       uint32_t seq, uint32_t ack, uint8_t flags);
 void tcp_send_challenge_ack(struct tcp_conn *c);
+/* An unacceptable segment g (out of window, or PAWS): owe the peer an ACK,
+ * for a pure ACK at most once per cfg.tcp_oow_ack_interval. */
+void tcp_ack_unacceptable(struct tcp_conn *c, const struct tcp_seg *g);
 uint16_t tcp_window_to_advertise(struct tcp_conn *c, bool syn);
 /* The shift that lets a window cover the receive buffer (RFC 7323 2.3). */
 uint8_t tcp_wscale_for(uint32_t rcvbuf);

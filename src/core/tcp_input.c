@@ -518,7 +518,7 @@ static void rcv_synchronized(struct tcp_conn *c, const struct tcp_seg *g0)
             c->timewait_at = s->now + 2 * s->cfg.msl;
             tcp_timer_sync(c);
         }
-        c->ack_now = true;
+        tcp_ack_unacceptable(c, g);
         return;
     }
 

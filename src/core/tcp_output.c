@@ -250,6 +250,28 @@ void tcp_send_challenge_ack(struct tcp_conn *c)
     tcp_send_ack(c);
 }
 
+void tcp_ack_unacceptable(struct tcp_conn *c, const struct tcp_seg *g)
+{
+    /* RFC 9293 3.10.7.4 step 1 (and RFC 7323 5.3 R1 for PAWS): an
+     * unacceptable segment is answered with an ACK. When it is a pure ACK
+     * (nothing of the sequence space: no data, SYN or FIN), the answer goes
+     * at most once per tcp_oow_ack_interval on this connection, as Linux
+     * does (tcp_invalid_ratelimit): two ends that disagree about the
+     * sequence space (a forged or corrupted segment, a middlebox that lost
+     * its state) would otherwise answer each other's ACKs for as long as the
+     * disagreement lasts, an ACK storm. A segment with data or a FIN is
+     * answered every time: its sender retransmits it for want of that ACK. */
+    struct tapir_stack *s = c->s;
+    if (s->cfg.tcp_oow_ack_interval && tcp_seg_seqlen(g) == 0) {
+        if (s->now < c->oow_ack_next) {
+            s->stats.tcp_oow_acks_skipped++;
+            return;
+        }
+        c->oow_ack_next = s->now + s->cfg.tcp_oow_ack_interval;
+    }
+    c->ack_now = true;
+}
+
 void tcp_send_rst_for(struct tcp_conn *c)
 {
     /* RFC 9293 3.10.4 ABORT: <SEQ=SND.NXT><CTL=RST>. */

@@ -72,7 +72,7 @@ bool tcp_ts_accept(struct tcp_conn *c, const struct tcp_seg *g)
         }
         /* R1: not acceptable: send an ACK and drop it. */
         stack_drop(s, TAPIR_DROP_TCP_PAWS);
-        c->ack_now = true;
+        tcp_ack_unacceptable(c, g);
         return false;
     }
     return true;

@@ -51,6 +51,9 @@ struct hostile {
 static void small_pool(struct tapir_config *cfg)
 {
     cfg->buf_count = 64;            /* thousands of stacks are made */
+    /* Every segment's own answer is checked here; the rate limit on the
+     * answers to unacceptable pure ACKs has its test (test_tcp_oow_ack). */
+    cfg->tcp_oow_ack_interval = 0;
 }
 
 static enum tapir_tcp_state target_state(const struct hostile *h)
