@@ -159,11 +159,9 @@ struct before {
     struct tcp_cubic cubic;
 };
 
-/* Six segments queued, the initial window of four leaves at once; the
- * first is delayed, the three others bring duplicate ACKs 5 ms later (with
- * SACK, each SACKs one more). Returns the TSval of the fast retransmission
- * of segment 0; *orig its original's, *b the state before recovery. */
-static uint32_t delayed_first_segment_fast_retransmit(uint32_t *orig, struct before *b)
+/* Six segments queued, the initial window of four leaves at once: *orig
+ * the first one's TSval, *b the state before any loss. */
+static void send_six_initial_window_of_four(uint32_t *orig, struct before *b)
 {
     ck_assert_int_eq(tcp_send(conn, pattern, 6 * mss), (long)(6 * mss));
     *orig = expect_data(0, mss);
@@ -173,6 +171,15 @@ static uint32_t delayed_first_segment_fast_retransmit(uint32_t *orig, struct bef
     b->cwnd = conn->cwnd;
     b->ssthresh = conn->ssthresh;
     b->cubic = conn->cubic;
+}
+
+/* Six segments queued, the initial window of four leaves at once; the
+ * first is delayed, the three others bring duplicate ACKs 5 ms later (with
+ * SACK, each SACKs one more). Returns the TSval of the fast retransmission
+ * of segment 0; *orig its original's, *b the state before recovery. */
+static uint32_t delayed_first_segment_fast_retransmit(uint32_t *orig, struct before *b)
+{
+    send_six_initial_window_of_four(orig, b);
     tcp_script_advance(sc, DELAY);
     for (uint32_t d = 1; d <= 3; d++) {
         const struct tcp_script_block blk[1] = {{mss, (d + 1) * mss}};
@@ -244,15 +251,8 @@ END_TEST
  * segment 0. Returns its TSval; *orig the original's, *b the state before. */
 static uint32_t window_then_timeout(uint32_t *orig, struct before *b, tapir_time_t *sent_at)
 {
-    ck_assert_int_eq(tcp_send(conn, pattern, 6 * mss), (long)(6 * mss));
     *sent_at = sc->now;
-    *orig = expect_data(0, mss);
-    for (uint32_t k = 1; k < 4; k++)
-        expect_data(k * mss, mss);
-    tcp_script_expect_none(sc);
-    b->cwnd = conn->cwnd;
-    b->ssthresh = conn->ssthresh;
-    b->cubic = conn->cubic;
+    send_six_initial_window_of_four(orig, b);
     tcp_script_advance_to_next(sc, TAPIR_SEC(2));
     ck_assert_uint_eq(sc->s->stats.tcp_rto_expired, 1);
     ck_assert_uint_eq(conn->cwnd, mss);
