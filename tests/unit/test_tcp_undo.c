@@ -400,15 +400,23 @@ static void dsack_for(const struct rxt_seen *r, uint32_t k)
     peer_ack(base + DSACK_WINDOW * mss, 0, 1, blk);
 }
 
-START_TEST(dsack_of_every_retransmission_undoes)
+/* The D-SACK tests' start (SACK on, no timestamps, variant v): two holes
+ * retransmitted, then filled by their late originals; the reduced
+ * ssthresh. */
+static uint32_t dsack_episode(int v, struct rxt_seen *r, struct before *b)
 {
-    set_variant(_i, false);
+    set_variant(v, false);
     sack = true;
     open_connection();
+    two_holes_filled_by_late_originals(r, b);
+    return conn->ssthresh;
+}
+
+START_TEST(dsack_of_every_retransmission_undoes)
+{
     struct rxt_seen r;
     struct before b;
-    two_holes_filled_by_late_originals(&r, &b);
-    uint32_t reduced = conn->ssthresh;
+    uint32_t reduced = dsack_episode(_i, &r, &b);
     ck_assert_uint_lt(reduced, b.ssthresh);
     dsack_for(&r, 0);
     ck_assert_uint_eq(stat_undos(), 0);     /* one of two so far */
@@ -439,13 +447,9 @@ END_TEST
 
 START_TEST(dsack_missing_for_one_retransmission_keeps_the_reduction)
 {
-    set_variant(_i, false);
-    sack = true;
-    open_connection();
     struct rxt_seen r;
     struct before b;
-    two_holes_filled_by_late_originals(&r, &b);
-    uint32_t reduced = conn->ssthresh;
+    uint32_t reduced = dsack_episode(_i, &r, &b);
     /* Segment 2's retransmission comes back as a duplicate, twice (a
      * duplicated ACK); segment 0's never does. */
     dsack_for(&r, 1);
