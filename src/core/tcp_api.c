@@ -49,7 +49,7 @@ int tcp_bind(struct tcp_conn *c, uint32_t ip, uint16_t port)
             return -EADDRINUSE;
     }
     c->lip = ip;
-    tcp_port_ref(c, port);
+    tcp_port_ref(c, port, false);
     return 0;
 }
 
@@ -120,9 +120,13 @@ static int start_active_open(struct tcp_conn *c, uint32_t ip, uint16_t port, con
     if (ipv4_route(s, ip) == 0)
         return -ENETUNREACH;
     if (!c->bound) {
-        int err = tcp_bind(c, 0, 0);
+        /* Never bound: a port shared with other destinations' connections
+         * (tcp_port.c, RFC 6056). */
+        uint16_t lport;
+        int err = tcp_port_for_connect(s, s->ip, ip, port, &lport);
         if (err < 0)
             return err;
+        tcp_port_ref(c, lport, true);
     }
     c->lip = s->ip;
     c->rip = ip;

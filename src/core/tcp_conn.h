@@ -113,6 +113,8 @@ struct tcp_conn {
     uint32_t lip, rip;              /* host order */
     uint16_t lport, rport;
     bool bound;                     /* lport counted in the port table */
+    bool port_shared;               /* lport taken at connect(): other
+                                     * destinations may use it too */
     bool hashed;                    /* in the 4-tuple table */
     bool listening_hashed;          /* in the listener table */
     bool owned;                     /* the owner has not closed it yet */
@@ -292,12 +294,16 @@ struct tcp_conn {
     uint32_t snd_up, rcv_up;
 };
 
+#define TCP_PORT_PERTURB 256
+
 struct tcp_state {
     struct tcp_conn **buckets;      /* 4-tuple hash, chained by hnext */
     uint32_t nbuckets, nhashed;
     struct tcp_conn **lbuckets;     /* listeners by local port */
     uint32_t nlbuckets;
-    uint16_t *port_refs;            /* connections bound to each local port */
+    /* Local ports (tcp_port.c): connections bound to each port, and how
+     * many of those took it at connect() and share it (RFC 6056). */
+    uint32_t *port_refs, *port_shared;
     struct tcp_conn *all;           /* every live connection */
     uint32_t nconns;
     struct tcp_conn *graveyard;     /* freed at the end of the current call */
@@ -316,7 +322,8 @@ struct tcp_state {
     uint64_t isn_k0, isn_k1;        /* RFC 6528 secret key */
     uint32_t rst_tokens;            /* RST/challenge ACK rate limit */
     tapir_time_t rst_refill_at;
-    uint16_t next_ephemeral;
+    /* RFC 6056 Algorithm 4: per-destination-group counters. */
+    uint16_t port_perturb[TCP_PORT_PERTURB];
 };
 
 /* The largest window a peer can offer (RFC 7323 2.3: 2^30 bytes); cwnd is
@@ -342,7 +349,7 @@ void tcp_reap(struct tapir_stack *s);
 void tcp_conn_closed(struct tcp_conn *c, int err, const char *cause);
 bool tcp_rate_allow(struct tapir_stack *s);
 
-/* tcp_table.c: demultiplexing, ports, the timer heap. */
+/* tcp_table.c: demultiplexing and the timer heap. */
 int  tcp_table_init(struct tcp_state *t);
 void tcp_table_destroy(struct tcp_state *t);
 struct tcp_conn *tcp_table_lookup(struct tapir_stack *s, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport);
@@ -351,10 +358,13 @@ int  tcp_table_hash(struct tcp_conn *c);
 void tcp_table_unhash(struct tcp_conn *c);
 void tcp_table_listen(struct tcp_conn *c);
 void tcp_table_unlisten(struct tcp_conn *c);
-void tcp_port_ref(struct tcp_conn *c, uint16_t port);
+/* tcp_port.c: local ports. */
+void tcp_port_ref(struct tcp_conn *c, uint16_t port, bool shared);
 void tcp_port_unref(struct tcp_conn *c);
 bool tcp_port_in_use(struct tapir_stack *s, uint16_t port);
 int  tcp_port_ephemeral(struct tapir_stack *s, uint16_t *port);
+int  tcp_port_for_connect(struct tapir_stack *s, uint32_t lip, uint32_t rip, uint16_t rport,
+                          uint16_t *port);
 /* Recompute c's earliest deadline and move it in the heap. */
 void tcp_timer_sync(struct tcp_conn *c);
 void tcp_heap_remove(struct tcp_conn *c);

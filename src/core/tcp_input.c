@@ -110,7 +110,7 @@ static void rcv_listen(struct tcp_conn *l, uint32_t lip, uint32_t rip, const str
     c->lip = lip;
     c->rip = rip;
     c->rport = g->sport;
-    tcp_port_ref(c, g->dport);
+    tcp_port_ref(c, g->dport, false);
     c->passive = true;
     c->nodelay = l->nodelay;
     c->keepalive = l->keepalive;

@@ -30,9 +30,10 @@ int tcp_table_init(struct tcp_state *t)
     t->nlbuckets = TCP_LISTEN_BUCKETS;
     t->lbuckets = calloc(t->nlbuckets, sizeof *t->lbuckets);
     t->port_refs = calloc(65536, sizeof *t->port_refs);
+    t->port_shared = calloc(65536, sizeof *t->port_shared);
     t->heap_cap = 64;
     t->heap = malloc(t->heap_cap * sizeof *t->heap);
-    if (!t->buckets || !t->lbuckets || !t->port_refs || !t->heap)
+    if (!t->buckets || !t->lbuckets || !t->port_refs || !t->port_shared || !t->heap)
         return -ENOMEM;
     return 0;
 }
@@ -42,6 +43,7 @@ void tcp_table_destroy(struct tcp_state *t)
     free(t->buckets);
     free(t->lbuckets);
     free(t->port_refs);
+    free(t->port_shared);
     free(t->heap);
 }
 
@@ -145,44 +147,6 @@ void tcp_table_unlisten(struct tcp_conn *c)
     }
     c->lnext = NULL;
     c->listening_hashed = false;
-}
-
-void tcp_port_ref(struct tcp_conn *c, uint16_t port)
-{
-    c->lport = port;
-    c->bound = true;
-    if (c->s->tcp->port_refs[port] < UINT16_MAX)
-        c->s->tcp->port_refs[port]++;
-}
-
-void tcp_port_unref(struct tcp_conn *c)
-{
-    if (!c->bound)
-        return;
-    if (c->s->tcp->port_refs[c->lport] > 0)
-        c->s->tcp->port_refs[c->lport]--;
-    c->bound = false;
-}
-
-bool tcp_port_in_use(struct tapir_stack *s, uint16_t port)
-{
-    return s->tcp->port_refs[port] != 0;
-}
-
-/* An ephemeral port no connection uses (TIME_WAIT included), starting from
- * a random point of the range (RFC 6056 "simple port randomization"). */
-int tcp_port_ephemeral(struct tapir_stack *s, uint16_t *port)
-{
-    const uint32_t n = TCP_EPHEMERAL_HI - TCP_EPHEMERAL_LO + 1;
-    uint32_t start = (uint32_t)(stack_random(s) % n);
-    for (uint32_t i = 0; i < n; i++) {
-        uint16_t p = (uint16_t)(TCP_EPHEMERAL_LO + (start + i) % n);
-        if (!tcp_port_in_use(s, p)) {
-            *port = p;
-            return 0;
-        }
-    }
-    return -EADDRNOTAVAIL;
 }
 
 /* ---- timer heap --------------------------------------------------------- */
