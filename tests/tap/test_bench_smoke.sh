@@ -36,7 +36,7 @@ sed 's/^/stderr: /' "$TMP/err"
 # Figures with a kernel reference, and tapir-only ones.
 compared="bulk_in_mbps bulk_out_mbps bulk_out_nowriter_mbps rr_same_median_us rr_same_p99_us rr_cross_median_us
           rr_cross_p99_us conn_close_per_sec conn_echo_per_sec conn_close_par_per_sec
-          conn_echo_par_per_sec"
+          conn_echo_par_per_sec conn_close_tt_per_sec conn_echo_tt_per_sec"
 # Compared with the kernel without offloads only.
 compared_off="bulk_in_rps_mbps bulk_out_rps_mbps"
 tapir_only="bulk_in_idle_mbps idle_rss_mib idle_per_conn_bytes core_mb_per_cpu_sec"
@@ -65,7 +65,7 @@ done
 if grep -q 'ignored SIGTERM' "$TMP/err"; then fail "a bench program ignored SIGTERM"; fi
 # Nothing left behind: no namespace of this run remains (another run's, made
 # meanwhile by a test running in parallel, is not ours to judge).
-left=$(ip netns list | awk '{print $1}' | grep -E "^tapir-bench-$bench_pid(-a|-b)?\$" || true)
+left=$(ip netns list | awk '{print $1}' | grep -E "^tapir-bench-$bench_pid(-a|-b|-tt)?\$" || true)
 [ -z "$left" ] || fail "tools/bench left namespaces behind: $left"
 
 # Each value has the steal time of its step beside it.
