@@ -183,6 +183,14 @@ int bench_parse_common_opt(int argc, char **argv, int *i, struct bench_opts *o)
         *i += 1;
         return 1;
     }
+    if (strcmp(a, "--max-conns") == 0) {
+        const char *t = bench_opt_value(argc, argv, i);
+        if (!t || bench_parse_uint(argv[0], a, t, UINT32_MAX, &v) < 0)
+            return -1;
+        o->max_conns = (uint32_t)v;
+        *i += 1;
+        return 1;
+    }
     if (strcmp(a, "--max-time") == 0) {
         const char *t = bench_opt_value(argc, argv, i);
         if (!t || bench_parse_double(argv[0], a, t, 1, 86400, &o->max_time) < 0)
@@ -224,6 +232,8 @@ int bench_start(const char *prog, const struct bench_opts *o)
             cfg.tcp_sndbuf = o->sndbuf;
         if (o->rcvbuf)
             cfg.tcp_rcvbuf = o->rcvbuf;
+        if (o->max_conns)
+            cfg.tcp_max_connections = o->max_conns;
         struct tapir_dev *dev;
         if (cli_open_device(&o->link, &dev) < 0)
             return -1;

@@ -10,6 +10,7 @@
  *   --cpu N            pin the program's own thread to CPU N
  *   --stack-cpu N      pin tapir's stack thread to CPU N (default: --cpu)
  *   --sndbuf B --rcvbuf B   tapir's per-connection buffers (config defaults)
+ *   --max-conns N      tapir's tcp_max_connections (TIME_WAIT included)
  *   --max-time S       a watchdog: the process ends after S seconds whatever
  *                      happens (default 120), so no run can hang a script
  *
@@ -39,6 +40,7 @@ struct bench_opts {
     int cpu;                 /* -1: not pinned */
     int stack_cpu;           /* -1: as cpu */
     uint32_t sndbuf, rcvbuf; /* 0: config default */
+    uint32_t max_conns;      /* 0: config default */
     double max_time;
     bool stats;              /* --stats: counters and context switches at the end */
 };
@@ -50,6 +52,7 @@ struct bench_opts {
     "  --stack-cpu N     pin tapir's stack thread to CPU N (default: --cpu)\n" \
     "  --sndbuf BYTES    tapir send buffer per connection\n" \
     "  --rcvbuf BYTES    tapir receive buffer per connection\n" \
+    "  --max-conns N     tapir connections at most, TIME_WAIT included\n" \
     "  --max-time S      end the process after S seconds at most (default 120)\n" \
     "  --stats           at the end, print tapir's counters and each thread's\n" \
     "                    context switches to stderr (for diagnosis)\n"
