@@ -98,7 +98,8 @@ int tapir_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
 
 ssize_t tapir_read(int fd, void *buf, size_t count);
 ssize_t tapir_write(int fd, const void *buf, size_t count);
-/* flags: MSG_PEEK, MSG_DONTWAIT, MSG_WAITALL, MSG_OOB (recv); MSG_DONTWAIT,
+/* flags: MSG_PEEK, MSG_DONTWAIT, MSG_WAITALL, MSG_OOB, MSG_ERRQUEUE (recv:
+ * always EAGAIN, see IP_RECVERR); MSG_DONTWAIT,
  * MSG_NOSIGNAL, MSG_MORE, MSG_OOB (send; MSG_MORE is accepted and
  * ignored). See "Urgent data" above for MSG_OOB. */
 ssize_t tapir_recv(int fd, void *buf, size_t len, int flags);
@@ -124,6 +125,25 @@ int tapir_getpeername(int fd, struct sockaddr *addr, socklen_t *addrlen);
  *   the retry counts decide; negative: EINVAL; RFC 9293 MUST-21),
  *   TCP_SYNCNT (SYN retransmissions, 1..127, else EINVAL; default
  *   tcp_syn_retries); get only: TAPIR_TCP_INFO.
+ * IPPROTO_IP (an int, or as Linux a single byte; inherited by accepted
+ *   sockets; any state, effective from the next segment sent):
+ *   IP_TOS: the TOS (Differentiated Services) byte of every IPv4 header
+ *   the connection sends (SYN, data, ACKs, FIN, its RSTs,
+ *   retransmissions, probes; RFC 9293 MUST-48), default 0; the two ECN
+ *   bits are kept clear (tapir does no ECN) and getsockopt shows them so.
+ *   IP_TTL: 1..255, or -1 for the stack's ip_ttl (else EINVAL); getsockopt
+ *   returns the TTL in use.
+ *   IP_RECVERR (default 0): when set, a soft error is reported at once,
+ *   not only when the connection later times out (RFC 9293 MUST-47,
+ *   SHLD-9): an ICMP destination unreachable that does not abort (network
+ *   or host unreachable: ENETUNREACH, EHOSTUNREACH) and ETIMEDOUT when a
+ *   segment's retransmissions reach R1 (3). Once the connection is
+ *   established the error becomes the pending one: the next read or write
+ *   fails with it once (a blocking call that already moved bytes returns
+ *   its count first), SO_ERROR returns and clears it, tapir_poll reports
+ *   POLLERR while it is pending; the connection goes on. There is no
+ *   error queue: recv(MSG_ERRQUEUE) always fails with EAGAIN.
+ *   Another IPPROTO_IP option: ENOPROTOOPT.
  * SO_LINGER {1, 0}: close() resets the connection (RST). {1, n>0}: close()
  * waits up to n seconds for the queued data to be sent and acknowledged,
  * then returns 0 and the close goes on in the background (as Linux). */

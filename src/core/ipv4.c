@@ -230,6 +230,12 @@ static void header_for(struct tapir_stack *s, uint32_t dst, uint8_t proto, struc
 
 int ipv4_output(struct tapir_stack *s, uint32_t dst, uint8_t proto, struct buf *b)
 {
+    return ipv4_output_tos_ttl(s, dst, proto, 0, 0, b);
+}
+
+int ipv4_output_tos_ttl(struct tapir_stack *s, uint32_t dst, uint8_t proto, uint8_t tos, uint8_t ttl,
+                        struct buf *b)
+{
     uint32_t nexthop = ipv4_route(s, dst);
     if (nexthop == 0) {
         stack_drop(s, TAPIR_DROP_IP_NO_ROUTE);
@@ -252,6 +258,9 @@ int ipv4_output(struct tapir_stack *s, uint32_t dst, uint8_t proto, struct buf *
     }
     struct ipv4_repr ip;
     header_for(s, dst, proto, &ip);
+    ip.tos = tos;
+    if (ttl)
+        ip.ttl = ttl;
     ip.total_len = (uint16_t)b->len;
     /* DF on everything we send: our packets fit the MTU, and PMTU discovery
      * (RFC 1191) needs it. */

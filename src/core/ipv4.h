@@ -44,6 +44,11 @@ void ipv4_input(struct tapir_stack *s, const uint8_t *pkt, size_t len);
  * us to dst, route and send. Consumes b. 0, -EHOSTUNREACH (no route) or
  * -EMSGSIZE (over the MTU). */
 int ipv4_output(struct tapir_stack *s, uint32_t dst, uint8_t proto, struct buf *b);
+/* The same with the header's TOS byte and TTL chosen by the sender (a TCP
+ * connection's IP_TOS / IP_TTL, RFC 9293 3.9.1.9); ttl 0 means the stack's
+ * cfg.ip_ttl. ipv4_output() is this with tos 0 and ttl 0. */
+int ipv4_output_tos_ttl(struct tapir_stack *s, uint32_t dst, uint8_t proto, uint8_t tos, uint8_t ttl,
+                        struct buf *b);
 /* The next hop for dst (dst itself when on-link, else the gateway), 0 if none. */
 uint32_t ipv4_route(const struct tapir_stack *s, uint32_t dst);
 /* Largest transport segment (header included) that fits the MTU unfragmented. */

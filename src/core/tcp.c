@@ -283,6 +283,25 @@ void tcp_conn_closed(struct tcp_conn *c, int err, const char *cause)
     tcp_notify(c);
 }
 
+void tcp_report_soft_error(struct tcp_conn *c, int err)
+{
+    /* RFC 9293 3.9.1.8 (MUST-47, SHLD-20): soft errors reach the
+     * application asynchronously when it asked for them (IP_RECVERR), as
+     * Linux's tcp_v4_err does: the error becomes the pending one, which the
+     * next read or write returns once (or SO_ERROR takes), and poll shows
+     * POLLERR meanwhile; the connection itself goes on. Only once the
+     * handshake is done: before that the pending error is the outcome of
+     * connect(), which a soft error must not decide (MUST-56), so it stays
+     * in soft_error for a timeout as without IP_RECVERR. An orphan has
+     * nobody to tell. */
+    if (!c->recverr || !c->owned || c->freed)
+        return;
+    if (c->state < TAPIR_TCP_ESTABLISHED || c->state == TAPIR_TCP_TIME_WAIT)
+        return;
+    c->error = err;
+    tcp_notify(c);
+}
+
 bool tcp_rate_allow(struct tapir_stack *s)
 {
     struct tcp_state *t = s->tcp;

@@ -559,3 +559,41 @@ uint32_t tcp_get_syn_retries(const struct tcp_conn *c)
 {
     return c->syn_retries ? c->syn_retries : c->s->cfg.tcp_syn_retries;
 }
+
+/* The two low bits of the TOS byte are the ECN field (RFC 3168 5). */
+#define IP_TOS_ECN_MASK 0x03u
+
+int tcp_set_tos(struct tcp_conn *c, uint8_t tos)
+{
+    c->ip_tos = (uint8_t)(tos & ~IP_TOS_ECN_MASK);
+    return 0;
+}
+
+uint8_t tcp_get_tos(const struct tcp_conn *c)
+{
+    return c->ip_tos;
+}
+
+int tcp_set_ttl(struct tcp_conn *c, uint32_t ttl)
+{
+    if (ttl > UINT8_MAX)
+        return -EINVAL;
+    c->ip_ttl = (uint8_t)ttl;
+    return 0;
+}
+
+uint8_t tcp_get_ttl(const struct tcp_conn *c)
+{
+    return c->ip_ttl ? c->ip_ttl : c->s->cfg.ip_ttl;
+}
+
+int tcp_set_recverr(struct tcp_conn *c, bool on)
+{
+    c->recverr = on;
+    return 0;
+}
+
+bool tcp_get_recverr(const struct tcp_conn *c)
+{
+    return c->recverr;
+}

@@ -141,4 +141,25 @@ int tcp_set_syn_retries(struct tcp_conn *c, uint32_t retries);
 /* The count in use (cfg.tcp_syn_retries unless set). */
 uint32_t tcp_get_syn_retries(const struct tcp_conn *c);
 
+/* IP-level options of one connection (the socket layer's IPPROTO_IP
+ * options; a listener passes them to the connections it creates, so the
+ * SYN,ACK carries them too). Any state; a change applies from the next
+ * segment sent (RFC 9293 3.9.1.9, SHLD-21).
+ * tcp_set_tos: the Differentiated Services field (TOS byte) of every IPv4
+ * header the connection sends (MUST-48, SHLD-22), RSTs included. tapir does
+ * no ECN, so the two ECN bits (RFC 3168 5) are cleared, as Linux keeps
+ * them out of a TCP application's hands; tcp_get_tos returns what is kept.
+ * tcp_set_ttl: their TTL, 1..255, 0 for cfg.ip_ttl (-EINVAL above 255);
+ * tcp_get_ttl: the TTL in use.
+ * tcp_set_recverr: soft errors (ICMP destination unreachable that does not
+ * abort, and R1 reached: ETIMEDOUT) become the pending error at once, once
+ * the handshake is done (MUST-47, SHLD-9); off (the default, SHLD-20's
+ * switch) they are kept only for a timeout. */
+int tcp_set_tos(struct tcp_conn *c, uint8_t tos);
+uint8_t tcp_get_tos(const struct tcp_conn *c);
+int tcp_set_ttl(struct tcp_conn *c, uint32_t ttl);
+uint8_t tcp_get_ttl(const struct tcp_conn *c);
+int tcp_set_recverr(struct tcp_conn *c, bool on);
+bool tcp_get_recverr(const struct tcp_conn *c);
+
 #endif

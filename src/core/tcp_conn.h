@@ -280,6 +280,15 @@ struct tcp_conn {
     tapir_time_t unacked_since;
     tapir_time_t probe_since;
     uint8_t syn_retries;
+    /* IP-level options (tcp_api.h: tcp_set_tos ...). ip_tos: the TOS byte
+     * of every IPv4 header this connection sends (RFC 9293 3.9.1.9,
+     * MUST-48, SHLD-22), its ECN bits clear; ip_ttl: their TTL, 0 for
+     * cfg.ip_ttl; recverr: report soft errors at once (3.9.1.8, MUST-47,
+     * SHLD-20's switch), not only at a timeout. Three bytes that sit in
+     * padding: the TCB does not grow. */
+    uint8_t ip_tos;
+    uint8_t ip_ttl;
+    bool recverr;
 
     /* Urgent data (RFC 9293 3.8.5; tcp_urgent.c, contract in tcp_urgent.h).
      * snd_up: SND.UP, meaningful while snd_urg (urgent mode) and
@@ -347,6 +356,11 @@ void tcp_conn_release(struct tcp_conn *c);
 void tcp_reap(struct tapir_stack *s);
 /* c went to CLOSED (reset, timeout, last ACK): report err, release if unowned. */
 void tcp_conn_closed(struct tcp_conn *c, int err, const char *cause);
+/* A soft error err (negative errno) happened to c: an ICMP error that does
+ * not abort, or R1 reached (RFC 9293 3.8.3, 3.9.1.8). With recverr on and
+ * the handshake done it becomes the pending error at once (tcp_take_error;
+ * the connection goes on); otherwise nothing happens here. */
+void tcp_report_soft_error(struct tcp_conn *c, int err);
 bool tcp_rate_allow(struct tapir_stack *s);
 
 /* tcp_table.c: demultiplexing and the timer heap. */
@@ -379,6 +393,9 @@ void tcp_output(struct tcp_conn *c);
 int  tcp_send_segment(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t len, bool with_mss);
 void tcp_send_ack(struct tcp_conn *c);
 void tcp_send_rst_for(struct tcp_conn *c);
+/* <SEQ=seq><CTL=RST> on c's 4-tuple, answering an unacceptable ACK in
+ * SYN-SENT or SYN-RECEIVED (RFC 9293 3.10.7.3, 3.10.7.4); with c's TOS/TTL. */
+void tcp_send_rst_reply(struct tcp_conn *c, uint32_t seq);
 void tcp_send_rst_raw(struct tapir_stack *s, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport,
                       uint32_t seq, uint32_t ack, uint8_t flags);
 void tcp_send_challenge_ack(struct tcp_conn *c);

@@ -123,6 +123,11 @@ static void rcv_listen(struct tcp_conn *l, uint32_t lip, uint32_t rip, const str
     c->rcv_locked = l->rcv_locked;
     tcp_autotune_init(c);
     c->adv_mss = l->adv_mss;
+    /* IP_TOS, IP_TTL, IP_RECVERR: the SYN,ACK already carries the
+     * listener's TOS and TTL (SHLD-22: every segment of the connection). */
+    c->ip_tos = l->ip_tos;
+    c->ip_ttl = l->ip_ttl;
+    c->recverr = l->recverr;
     c->cc = l->cc;
     c->cc->reset(c);
     if (tcp_table_hash(c) < 0) {
@@ -181,7 +186,7 @@ static void rcv_syn_sent(struct tcp_conn *c, const struct tcp_seg *g)
         if (seq_leq(g->ack, c->iss) || seq_gt(g->ack, c->snd_max)) {
             stack_drop(s, TAPIR_DROP_TCP_BAD_ACK);
             if (!(g->flags & TCP_RST))
-                tcp_send_rst_raw(s, c->lip, c->lport, c->rip, c->rport, g->ack, 0, TCP_RST);
+                tcp_send_rst_reply(c, g->ack);
             return;
         }
         ack_ok = true;
@@ -609,7 +614,7 @@ static void rcv_synchronized(struct tcp_conn *c, const struct tcp_seg *g0)
     if (c->state == TAPIR_TCP_SYN_RECEIVED) {
         if (!(seq_gt(g->ack, c->snd_una) && seq_leq(g->ack, c->snd_max))) {
             stack_drop(s, TAPIR_DROP_TCP_BAD_ACK);
-            tcp_send_rst_raw(s, c->lip, c->lport, c->rip, c->rport, g->ack, 0, TCP_RST);
+            tcp_send_rst_reply(c, g->ack);
             return;
         }
         c->snd_wnd = seg_wnd(c, g);
@@ -816,8 +821,9 @@ static void tcp_input_segment(struct tapir_stack *s, const struct ipv4_repr *ip,
  * Protocol and port unreachable (codes 2, 3) are hard errors and abort the
  * connection (SHLD-26); every other code is soft (MUST-56: never abort on
  * codes 0, 1, 5) and is kept as the error to report if the connection
- * later times out. Fragmentation needed (4) would feed PMTUD, which is not
- * implemented. */
+ * later times out; with IP_RECVERR it is also reported at once
+ * (tcp_report_soft_error, MUST-47). Fragmentation needed (4) would feed
+ * PMTUD, which is not implemented. */
 void tcp_icmp_error(struct tapir_stack *s, uint8_t type, uint8_t code,
                     const struct ipv4_repr *inner, const uint8_t *l4, size_t l4_len)
 {
@@ -838,4 +844,5 @@ void tcp_icmp_error(struct tapir_stack *s, uint8_t type, uint8_t code,
         return;
     }
     c->soft_error = err;
+    tcp_report_soft_error(c, err);
 }

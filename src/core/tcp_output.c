@@ -111,14 +111,16 @@ void tcp_window_after_handshake(struct tcp_conn *c)
         c->rcv_adv = edge;
 }
 
-/* Build and send one segment. gso_size > 0: a TSO frame (g->len above one
+/* Build and send one segment, in an IPv4 header with TOS tos and TTL ttl
+ * (0: cfg.ip_ttl). gso_size > 0: a TSO frame (g->len above one
  * wire segment) built in the stack's scratch buffer, which the device cuts
  * into segments of gso_size payload bytes, copying our header (options
  * included) onto each. With checksum offload the checksum field holds only
  * the pseudo-header sum (over the whole TCP length, which the device's
  * segmentation adjusts per segment) and the device completes it. */
 static int emit(struct tapir_stack *s, uint32_t rip, const struct tcp_seg *g,
-                const struct tcp_ring *ring, uint32_t data_off, uint32_t gso_size)
+                const struct tcp_ring *ring, uint32_t data_off, uint32_t gso_size,
+                uint8_t tos, uint8_t ttl)
 {
     struct buf *b;
     if (gso_size) {
@@ -160,7 +162,7 @@ static int emit(struct tapir_stack *s, uint32_t rip, const struct tcp_seg *g,
         s->stats.tcp_tso_tx++;
     }
     s->stats.tcp_tx++;
-    return ipv4_output(s, rip, IPPROTO_TCP_NUM, b);
+    return ipv4_output_tos_ttl(s, rip, IPPROTO_TCP_NUM, tos, ttl, b);
 }
 
 /* SACK blocks owed with an ACK: a D-SACK block (RFC 2883) and all the
@@ -229,7 +231,9 @@ int tcp_send_segment(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t l
     uint32_t off = 0;
     if (len)
         off = seq - data_seq0(c);
-    return emit(c->s, c->rip, &g, &c->sndbuf, off, gso_size);
+    /* SHLD-22: every segment of the connection (SYN, data, ACKs, FIN,
+     * retransmissions, probes) carries its IP_TOS and IP_TTL. */
+    return emit(c->s, c->rip, &g, &c->sndbuf, off, gso_size, c->ip_tos, c->ip_ttl);
 }
 
 void tcp_send_ack(struct tcp_conn *c)
@@ -280,7 +284,20 @@ void tcp_send_rst_for(struct tcp_conn *c)
     if (tcp_synchronized(c->state))
         tcp_ts_fill(c, &g, false);
     c->s->stats.tcp_rst_tx++;
-    emit(c->s, c->rip, &g, NULL, 0, 0);
+    emit(c->s, c->rip, &g, NULL, 0, 0, c->ip_tos, c->ip_ttl);
+}
+
+void tcp_send_rst_reply(struct tcp_conn *c, uint32_t seq)
+{
+    /* A reply on c's own 4-tuple: it is a segment of the connection, so
+     * it carries c's TOS and TTL (SHLD-22). Rate limited as every RST that
+     * answers a segment. */
+    struct tapir_stack *s = c->s;
+    if (!tcp_rate_allow(s))
+        return;
+    struct tcp_seg g = {.sport = c->lport, .dport = c->rport, .seq = seq, .flags = TCP_RST};
+    s->stats.tcp_rst_tx++;
+    emit(s, c->rip, &g, NULL, 0, 0, c->ip_tos, c->ip_ttl);
 }
 
 void tcp_send_rst_raw(struct tapir_stack *s, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport,
@@ -291,7 +308,7 @@ void tcp_send_rst_raw(struct tapir_stack *s, uint32_t lip, uint16_t lport, uint3
         return;
     struct tcp_seg g = {.sport = lport, .dport = rport, .seq = seq, .ack = ack, .flags = flags};
     s->stats.tcp_rst_tx++;
-    emit(s, rip, &g, NULL, 0, 0);
+    emit(s, rip, &g, NULL, 0, 0, 0, 0);     /* no connection: TOS 0, cfg.ip_ttl */
 }
 
 static void send_syn(struct tcp_conn *c)

@@ -214,8 +214,13 @@ static void rto_expired(struct tcp_conn *c)
     c->rtt_timing = false;          /* Karn: never time a retransmitted segment */
     if (!handshake)
         tcp_cc_timeout(c);
-    if (c->retries == TCP_R1_RETRANSMISSIONS)
+    if (c->retries == TCP_R1_RETRANSMISSIONS) {
         negative_advice(c);         /* before the resend, which then goes to the re-checked hop */
+        /* SHLD-9 (3.8.3 (e)): tell the application R1 is reached, as a
+         * soft error (with IP_RECVERR; retries == R1 holds once per series,
+         * so once per crossing). The connection goes on until R2. */
+        tcp_report_soft_error(c, -ETIMEDOUT);
+    }
     c->snd_nxt = c->snd_una;        /* go back: resend from the first unacknowledged */
     tcp_rto_arm(c);
     clamp_to_user_timeout(c, c->unacked_since, &c->rto_at);

@@ -63,6 +63,9 @@ struct sock_opts {
     uint32_t user_timeout_ms;      /* TCP_USER_TIMEOUT; 0: the stack's retry counts */
     uint8_t syncnt;                /* TCP_SYNCNT; 0: cfg.tcp_syn_retries */
     bool oobinline;                /* SO_OOBINLINE */
+    uint8_t ip_tos;                /* IP_TOS, ECN bits clear */
+    uint8_t ip_ttl;                /* IP_TTL; 0: cfg.ip_ttl */
+    bool recverr;                  /* IP_RECVERR */
 };
 
 /* A connection the listener took from the core at once (see sock_notify):

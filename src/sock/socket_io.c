@@ -40,6 +40,16 @@ static bool iov_rest(const struct iovec *v, size_t *skip, char **base, size_t *l
     return true;
 }
 
+/* An error arrived while a blocking call that has already moved bytes
+ * waited (runtime lock held): the call returns its count and leaves the
+ * error pending for the next one, as Linux does (tcp_recvmsg,
+ * tcp_sendmsg), rather than taking it and dropping it. Matters most for a
+ * soft error (IP_RECVERR), after which the connection goes on. */
+static bool error_pending(struct tsock *so)
+{
+    return (tcp_events(so->conn) & TCP_EV_ERROR) != 0;
+}
+
 /* Take what the core has into iov (runtime lock held): bytes taken, 0 at
  * EOF, or -errno (-EAGAIN: nothing yet). `skip` bytes were already taken by
  * an earlier round (MSG_WAITALL) and are passed over. */
@@ -100,6 +110,14 @@ static long do_recv(int fd, const struct iovec *iov, int iovcnt, int flags)
     rc = sock_enter(fd, &so);
     if (rc < 0)
         return rc;
+    if (flags & MSG_ERRQUEUE) {
+        /* The error queue (ip(7) IP_RECVERR) is not kept: tapir reports
+         * soft errors as the pending error (SO_ERROR) instead. Linux
+         * answers a read of an empty queue with EAGAIN, never waiting and
+         * never touching the data. */
+        sock_leave(so, false);
+        return -EAGAIN;
+    }
     bool peek = (flags & MSG_PEEK) != 0;
     bool dontwait = so->nonblock || (flags & MSG_DONTWAIT);
     bool waitall = (flags & MSG_WAITALL) && !peek && !dontwait;
@@ -131,6 +149,10 @@ static long do_recv(int fd, const struct iovec *iov, int iovcnt, int flags)
         int w = sock_wait(so, deadline);
         if (w < 0) {
             r = done > 0 ? done : w;
+            break;
+        }
+        if (done > 0 && error_pending(so)) {
+            r = done;
             break;
         }
     }
@@ -204,6 +226,10 @@ static long do_send(int fd, const struct iovec *iov, int iovcnt, int flags)
         int w = sock_wait(so, deadline);
         if (w < 0) {
             r = done > 0 ? done : w;
+            break;
+        }
+        if (done > 0 && error_pending(so)) {
+            r = done;
             break;
         }
     }

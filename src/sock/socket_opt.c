@@ -1,6 +1,6 @@
 /* setsockopt / getsockopt. Values and errors follow Linux (socket(7),
- * tcp(7)); the socket keeps its own copy so that getsockopt answers and an
- * accepted connection inherits the listener's options. */
+ * tcp(7), ip(7)); the socket keeps its own copy so that getsockopt answers
+ * and an accepted connection inherits the listener's options. */
 #include <errno.h>
 #include <string.h>
 #include <sys/time.h>
@@ -24,6 +24,9 @@ void sock_opts_apply(struct tcp_conn *c, const struct sock_opts *o)
     if (o->syncnt)
         tcp_set_syn_retries(c, o->syncnt);
     tcp_set_oobinline(c, o->oobinline);
+    tcp_set_tos(c, o->ip_tos);
+    tcp_set_ttl(c, o->ip_ttl);
+    tcp_set_recverr(c, o->recverr);
 }
 
 static int get_int(const void *optval, socklen_t optlen, int *out)
@@ -209,6 +212,62 @@ static int set_tcp_level(struct tsock *so, int optname, const void *optval, sock
     return tcp_set_keepalive_params(c, TAPIR_SEC(idle), TAPIR_SEC(intvl), cnt);
 }
 
+/* IPPROTO_IP options take an int or, as on Linux, a single byte (an
+ * optlen of 1 to 3 reads one unsigned char). Nothing at all is EINVAL. */
+static int get_ip_int(const void *optval, socklen_t optlen, int *out)
+{
+    if (optlen < 1)
+        return -EINVAL;
+    if (!optval)
+        return -EFAULT;
+    if (optlen >= sizeof(int)) {
+        memcpy(out, optval, sizeof *out);
+    } else {
+        unsigned char b;
+        memcpy(&b, optval, 1);
+        *out = b;
+    }
+    return 0;
+}
+
+/* IPPROTO_IP (ip(7)): the TOS byte and TTL of what the connection sends
+ * (RFC 9293 3.9.1.9, MUST-48, SHLD-21, SHLD-22), and IP_RECVERR, whether
+ * soft errors are reported at once (3.9.1.8, MUST-47, SHLD-20). */
+static int set_ip_level(struct tsock *so, int optname, const void *optval, socklen_t optlen)
+{
+    struct sock_opts *o = &so->opts;
+    struct tcp_conn *c = so->conn;
+    int v, rc;
+    switch (optname) {
+    case IP_TOS:
+    case IP_TTL:
+    case IP_RECVERR:
+        break;
+    default:
+        return -ENOPROTOOPT;
+    }
+    if ((rc = get_ip_int(optval, optlen, &v)) < 0)
+        return rc;
+    switch (optname) {
+    case IP_TOS:
+        /* As Linux: the low byte; for TCP the ECN bits stay the stack's
+         * (tcp_set_tos clears them), so getsockopt shows them clear. */
+        tcp_set_tos(c, (uint8_t)v);
+        o->ip_tos = tcp_get_tos(c);
+        return 0;
+    case IP_TTL:
+        /* As Linux: 1..255, or -1 for the default. */
+        if (v != -1 && (v < 1 || v > 255))
+            return -EINVAL;
+        o->ip_ttl = v == -1 ? 0 : (uint8_t)v;
+        return tcp_set_ttl(c, o->ip_ttl);
+    case IP_RECVERR:
+        o->recverr = v != 0;
+        return tcp_set_recverr(c, o->recverr);
+    }
+    return -ENOPROTOOPT;
+}
+
 int tapir_setsockopt(int fd, int level, int optname, const void *optval, socklen_t optlen)
 {
     struct tsock *so;
@@ -219,6 +278,8 @@ int tapir_setsockopt(int fd, int level, int optname, const void *optval, socklen
         rc = set_socket_level(so, optname, optval, optlen);
     else if (level == IPPROTO_TCP)
         rc = set_tcp_level(so, optname, optval, optlen);
+    else if (level == IPPROTO_IP)
+        rc = set_ip_level(so, optname, optval, optlen);
     else
         rc = -ENOPROTOOPT;
     sock_leave(so, true);
@@ -311,6 +372,22 @@ static int get_tcp_level(struct tsock *so, int optname, void *optval, socklen_t 
     return -ENOPROTOOPT;
 }
 
+static int get_ip_level(struct tsock *so, int optname, void *optval, socklen_t *optlen)
+{
+    const struct sock_opts *o = &so->opts;
+    const struct tapir_config *cfg = tapir_stack_config(so->stack);
+    switch (optname) {
+    case IP_TOS:
+        return put_int(optval, optlen, o->ip_tos);
+    case IP_TTL:
+        /* As Linux: the TTL in use, the default when none was set. */
+        return put_int(optval, optlen, o->ip_ttl ? o->ip_ttl : cfg->ip_ttl);
+    case IP_RECVERR:
+        return put_int(optval, optlen, o->recverr);
+    }
+    return -ENOPROTOOPT;
+}
+
 int tapir_getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen)
 {
     struct tsock *so;
@@ -321,6 +398,8 @@ int tapir_getsockopt(int fd, int level, int optname, void *optval, socklen_t *op
         rc = get_socket_level(so, optname, optval, optlen);
     else if (level == IPPROTO_TCP)
         rc = get_tcp_level(so, optname, optval, optlen);
+    else if (level == IPPROTO_IP)
+        rc = get_ip_level(so, optname, optval, optlen);
     else
         rc = -EOPNOTSUPP;      /* what Linux answers for an unknown level */
     sock_leave(so, false);

@@ -38,6 +38,8 @@ static int capture(void *ctx, const uint8_t *frame, size_t len)
     o->seg.data = o->payload;
     o->src = ip.src;
     o->dst = ip.dst;
+    o->tos = ip.tos;
+    o->ttl = ip.ttl;
     o->when = sc->now;
     sc->out_len++;
     return 0;

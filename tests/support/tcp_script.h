@@ -28,6 +28,7 @@ struct tcp_script_out {
     uint8_t payload[2048];
     uint32_t src, dst;
     tapir_time_t when;
+    uint8_t tos, ttl;               /* of the IPv4 header that carried it */
 };
 
 struct tcp_script_change {
