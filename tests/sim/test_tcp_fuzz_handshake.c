@@ -44,8 +44,8 @@
 #include "harness.h"
 #include "tcpsim.h"
 
-#define HS_RUNS 4
-#define HS_CONNS 400                        /* connections per run */
+#define HS_RUNS 8
+#define HS_CONNS 500                        /* connections per run */
 #define HS_CONCURRENT 6                     /* at most this many in progress */
 #define HS_PORT 7001                        /* the listener on B */
 #define HS_SIMUL_PORT_A 20000               /* + index: simultaneous opens */
@@ -105,6 +105,10 @@ struct hs_run {
     void *tcpsim_ctx;
     unsigned long born, back_to_listen, closed_synrcvd, established, died_unaccepted;
     unsigned long accepted;
+    unsigned long reopened;         /* SYNs that reopened a TIME_WAIT connection on B */
+    unsigned long port_reused;      /* connections that took the port of an earlier one */
+    bool small_queues;              /* half-open queue 3, backlog 2, accept() now and then */
+    int last_done_port;             /* A's port of the last connection done, -1 */
     bool a_ts, a_sack, b_ts, b_sack;    /* what each stack offers */
 };
 
@@ -128,6 +132,8 @@ static void hook_b(void *ctx, const struct tapir_state_change *ch)
 {
     struct hs_run *r = ctx;
     r->tcpsim_hook(r->tcpsim_ctx, ch);
+    if (ch->from == TAPIR_TCP_TIME_WAIT && ch->to == TAPIR_TCP_CLOSED && strstr(ch->cause, "reopens"))
+        r->reopened++;
     if (ch->local_port != HS_PORT || ch->conn == r->listener)
         return;
     const struct tcp_conn *c = ch->conn;
@@ -442,8 +448,20 @@ static void conn_start(struct hs_run *r, struct hs_conn *hc)
         ck_assert_int_eq(tcp_connect(hc->b.c, TCPSIM_IP_A, pa), -EINPROGRESS);
     } else {
         /* The port is known once connect() chose it, after the SYN went
-         * out: map it first from a bind to an ephemeral port. */
-        ck_assert_int_eq(tcp_bind(hc->a.c, 0, 0), 0);
+         * out: map it first from a bind to an ephemeral port. Now and then
+         * the port of the last connection done, whose end at B may still
+         * be in TIME_WAIT (RFC 9293 3.6.1: a SYN above RCV.NXT reopens it). */
+        bool reuse = r->last_done_port >= 0 && below(r, 4) == 0 &&
+                     !tcp_table_lookup(r->p.a.s, TCPSIM_IP_A, (uint16_t)r->last_done_port, TCPSIM_IP_B, HS_PORT);
+        if (reuse) {
+            tcp_set_reuseaddr(hc->a.c, true);
+            reuse = tcp_bind(hc->a.c, 0, (uint16_t)r->last_done_port) == 0;
+            r->port_reused += reuse;
+            if (reuse)
+                r->last_done_port = -1;
+        }
+        if (!reuse)
+            ck_assert_int_eq(tcp_bind(hc->a.c, 0, 0), 0);
         uint32_t ip;
         ck_assert_int_eq(tcp_local_addr(hc->a.c, &ip, &hc->a_port), 0);
         r->by_port[hc->a_port] = hc->idx;
@@ -459,6 +477,8 @@ static void conn_start(struct hs_run *r, struct hs_conn *hc)
 static void accept_all(struct hs_run *r)
 {
     struct tcp_conn *c;
+    if (r->small_queues && below(r, 3) != 0)
+        return;             /* let the accept queue fill */
     while (r->listener && tcp_accept(r->listener, &c) == 0) {
         r->accepted++;
         uint32_t ip;
@@ -543,6 +563,8 @@ static bool step(struct sim *sim, void *ctx)
         conn_start(r, &r->conns[r->nstarted]);
         if (r->nstarted % 50 == 25)
             fuzz_arm_syn_rst(&r->mut);
+        if (r->nstarted % 50 == 40)
+            fuzz_arm_rst(&r->mut);          /* a RST on an established connection's ACK */
     }
     for (int i = 0; i < r->nstarted; i++) {
         struct hs_conn *hc = &r->conns[i];
@@ -555,6 +577,8 @@ static bool step(struct sim *sim, void *ctx)
         bool b_over = hc->b.closed || (!hc->b.had_conn && no_child_pending(r, hc));
         if (hc->a.closed && b_over) {
             hc->done = true;
+            if (!hc->simul)
+                r->last_done_port = hc->a_port;
             r->ndone++;
             r->in_progress--;
             conn_classify(r, hc);
@@ -586,6 +610,7 @@ static bool all_gone(struct sim *sim, void *ctx)
  * without SACK in some runs, so "only when both offer" is put to work. */
 struct hs_profile {
     bool a_ts, a_sack, b_ts, b_sack;
+    bool small_queues;
 };
 static struct hs_profile tweak_profile;
 static int tweak_node;                  /* tcpsim's tweak has no context: A first, then B */
@@ -597,6 +622,8 @@ static void tweak(struct tapir_config *cfg)
     cfg->msl = TAPIR_SEC(1);
     cfg->tcp_timestamps = a ? tweak_profile.a_ts : tweak_profile.b_ts;
     cfg->tcp_sack = a ? tweak_profile.a_sack : tweak_profile.b_sack;
+    if (tweak_profile.small_queues)
+        cfg->tcp_syn_queue_max = 3;
 }
 
 static void plan(struct hs_run *r, struct hs_conn *hc, int idx)
@@ -633,7 +660,10 @@ static bool hs_run(uint64_t seed, char *why, size_t whylen)
         plan(r, &r->conns[i], i);
 
     tweak_profile = (struct hs_profile){
-        .a_ts = seed % 4 != 2, .a_sack = seed % 4 != 3, .b_ts = seed % 4 != 3, .b_sack = seed % 4 != 2};
+        .a_ts = seed % 4 != 2, .a_sack = seed % 4 != 3, .b_ts = seed % 4 != 3, .b_sack = seed % 4 != 2,
+        .small_queues = seed % 3 == 0};
+    r->small_queues = tweak_profile.small_queues;
+    r->last_done_port = -1;
     r->a_ts = tweak_profile.a_ts;
     r->a_sack = tweak_profile.a_sack;
     r->b_ts = tweak_profile.b_ts;
@@ -651,8 +681,9 @@ static bool hs_run(uint64_t seed, char *why, size_t whylen)
     vp.mtu = HS_LINK_MTU;
     char pcap[64];
     snprintf(pcap, sizeof pcap, "fuzz_hs_%" PRIu64 ".pcap", seed);
-    fprintf(stderr, "fuzz_hs seed %" PRIu64 ": %d connections; A offers timestamps %d SACK %d, B %d %d\n", seed,
-            r->nconns, r->a_ts, r->a_sack, r->b_ts, r->b_sack);
+    fprintf(stderr, "fuzz_hs seed %" PRIu64 ": %d connections; A offers timestamps %d SACK %d, B %d %d%s\n", seed,
+            r->nconns, r->a_ts, r->a_sack, r->b_ts, r->b_sack,
+            r->small_queues ? "; half-open queue 3, backlog 2" : "");
     tcpsim_pair_start(&r->p, &vp, seed * 104729, tweak, getenv("FUZZ_HS_PCAP") ? pcap : NULL);
     tapir_stack_set_output(r->p.a.s, out_a, r);
     tapir_stack_set_output(r->p.b.s, out_b, r);
@@ -664,7 +695,7 @@ static bool hs_run(uint64_t seed, char *why, size_t whylen)
     r->listener = tcp_conn_new(r->p.b.s, &err);
     ck_assert_ptr_nonnull(r->listener);
     ck_assert_int_eq(tcp_bind(r->listener, 0, HS_PORT), 0);
-    ck_assert_int_eq(tcp_listen(r->listener, 64), 0);
+    ck_assert_int_eq(tcp_listen(r->listener, r->small_queues ? 2 : 64), 0);
 
     tapir_time_t start = sim_now(r->p.sim);
     bool done = sim_run_until(r->p.sim, step, r, start + HS_LIMIT);
@@ -729,8 +760,9 @@ static bool hs_run(uint64_t seed, char *why, size_t whylen)
     fprintf(stderr, "fuzz_hs seed %" PRIu64 ": ok in %.1f s virtual:", seed, (double)took / 1e6);
     for (int o = 0; o < HS_OUTCOME__COUNT; o++)
         fprintf(stderr, " %s %lu,", outcome_names[o], r->outcomes[o]);
-    fprintf(stderr, " late children %lu; listener: %lu born, %lu back to LISTEN, %lu closed half-open, %lu accepted\n",
-            r->late_children, r->born, r->back_to_listen, r->closed_synrcvd, r->accepted);
+    fprintf(stderr, " late children %lu; listener: %lu born, %lu back to LISTEN, %lu closed half-open, %lu accepted; "
+            "%lu ports reused, %lu TIME_WAIT reopened\n",
+            r->late_children, r->born, r->back_to_listen, r->closed_synrcvd, r->accepted, r->port_reused, r->reopened);
 done:
     {
         char prefix[64];
