@@ -929,7 +929,7 @@ static bool is_safe_hs(const struct tcp_seg *og, const struct tcp_seg *ng, const
         !syn_to_listener)
         return false;
     if (ng->flags & TCP_ACK) {
-        uint32_t max = view->valid ? view->snd_end : og->ack;
+        uint32_t max = view->valid ? view->snd_end : view->iss_known ? view->iss + 1 : og->ack + (1u << 30);
         if (seq_gt(ng->ack, og->ack) && seq_leq(ng->ack, max))
             return false;
     }

@@ -98,6 +98,14 @@ struct fuzz_view {
      * SYN+FIN is dropped). rcv_syn_sent: a connection in SYN_SENT
      * (simultaneous open) takes the SYN's options as final. */
     bool rcv_listen, rcv_syn_sent;
+    /* The receiver's ISS, when it has a connection that is not
+     * synchronized yet (SYN_SENT): its SND.MAX is ISS + 1, so an ACK of
+     * a SYN,ACK raised up to there acknowledges a SYN the other end never
+     * received (valid false and iss_known false: nothing is known of the
+     * receiver's sequence space, and fuzz_mutate_hs vetoes every raised
+     * ACK up to 2^30 above the original's). */
+    bool iss_known;
+    uint32_t iss;
 };
 
 struct fuzz_mutator {
@@ -149,6 +157,10 @@ void fuzz_mutator_print(const struct fuzz_mutator *m, const char *prefix);
  *    timestamps, RFC 7323 3.2 then drops every segment of the end that
  *    thinks they are off). A pure SYN to a listener may lose them: the
  *    SYN,ACK then tells the truth about them.
+ *  - an ACK raised up to the receiver's SND.MAX when it is in SYN_SENT
+ *    (fuzz_view.iss): with a SYN whose ISN was changed, the SYN,ACK that
+ *    acknowledges the changed ISN, raised, would acknowledge the real one
+ *    and the ends would be established on different numbers;
  *  - a SYN made of a segment that was none, to a connection in SYN_SENT
  *    or carrying ACK (an IRS the sender never chose);
  * and allows lies that are harmless by construction:
