@@ -57,6 +57,12 @@
 #define HS_SEG 1400u                        /* "a segment" of application data */
 #define HS_MIN_COMPLETE 0.6                 /* of the connections not aborted */
 #define HS_LIMIT TAPIR_SEC(4 * 3600)        /* virtual time for a run */
+/* Virtual time one connection may take, start to both applications done:
+ * above the slowest clean failure here (a SYN unanswered: ETIMEDOUT after
+ * 243 s; keepalive ends an idle end whose peer is gone within 8 s); the
+ * runs' longest connections take under 20 s. A stalled connection that
+ * creeps on (a zero window probed byte by byte) fails it. */
+#define HS_CONN_LIMIT TAPIR_SEC(600)
 
 enum hs_close { HS_CLIENT_FIRST, HS_SERVER_FIRST, HS_BOTH, HS_ABORT_A, HS_ABORT_B, HS_CLOSE__COUNT };
 static const char *const close_names[HS_CLOSE__COUNT] = {"client first", "server first", "simultaneous close",
@@ -105,6 +111,8 @@ struct hs_run {
     void *tcpsim_ctx;
     unsigned long born, back_to_listen, closed_synrcvd, established, died_unaccepted;
     unsigned long accepted;
+    tapir_time_t longest;           /* the longest connection, start to done */
+    int longest_idx;
     unsigned long reopened;         /* SYNs that reopened a TIME_WAIT connection on B */
     unsigned long port_reused;      /* connections that took the port of an earlier one */
     bool small_queues;              /* half-open queue 3, backlog 2, accept() now and then */
@@ -554,9 +562,32 @@ static void check_pair(struct hs_run *r, struct hs_conn *hc)
                  hc->simul ? " (simultaneous open)" : "", a->iss, a->irs, b->iss, b->irs);
 }
 
+/* FUZZ_HS_DEBUG_PORT=p: print both ends of the connections using A's
+ * port p after every instant. */
+static void debug_dump(struct hs_run *r, tapir_time_t now)
+{
+    const char *env = getenv("FUZZ_HS_DEBUG_PORT");
+    if (!env)
+        return;
+    uint16_t port = (uint16_t)atoi(env);
+    struct tcpsim_node *nodes[2] = {&r->p.a, &r->p.b};
+    for (int i = 0; i < 2; i++)
+        for (struct tcp_conn *c = nodes[i]->s->tcp->all; c; c = c->anext) {
+            if ((i == 0 ? c->lport : c->rport) != port)
+                continue;
+            fprintf(stderr, "t=%.6f %s %s una %u nxt %u max %u wnd %u wl1 %u wl2 %u rcv_nxt %u adv %u mss %u "
+                            "ws %d/%u/%u sndbuf %u probe %d persist_at %.3f rto_at %.3f fin_sent %d\n",
+                    (double)now / 1e6, i ? "B" : "A", tapir_tcp_state_name(c->state), c->snd_una - c->iss,
+                    c->snd_nxt - c->iss, c->snd_max - c->iss, c->snd_wnd, c->snd_wl1, c->snd_wl2,
+                    c->rcv_nxt - c->irs, c->rcv_adv - c->irs, c->snd_mss, c->ws_ok, c->snd_wscale, c->rcv_wscale,
+                    c->sndbuf.len, c->probe_out,
+                    c->persist_at == TAPIR_TIME_NEVER ? -1.0 : (double)c->persist_at / 1e6,
+                    c->rto_at == TAPIR_TIME_NEVER ? -1.0 : (double)c->rto_at / 1e6, c->fin_sent);
+        }
+}
+
 static bool step(struct sim *sim, void *ctx)
 {
-    (void)sim;
     struct hs_run *r = ctx;
     tcpsim_sync(&r->p);
     accept_all(r);
@@ -571,6 +602,15 @@ static bool step(struct sim *sim, void *ctx)
         bool b_over = hc->b.closed || (!hc->b.had_conn && no_child_pending(r, hc));
         if (hc->a.closed && b_over) {
             hc->done = true;
+            tapir_time_t took = sim_now(sim) - hc->start;
+            if (took > r->longest) {
+                r->longest = took;
+                r->longest_idx = hc->idx;
+            }
+            if (took > HS_CONN_LIMIT)
+                run_fail(r, "connection %d (%s%s, A port %u) took %.1f s of virtual time", hc->idx,
+                         close_names[hc->close], hc->simul ? ", simultaneous open" : "", hc->a_port,
+                         (double)took / 1e6);
             if (!hc->simul)
                 r->last_done_port = hc->a_port;
             r->ndone++;
@@ -588,6 +628,7 @@ static bool step(struct sim *sim, void *ctx)
             fuzz_arm_rst(&r->mut);          /* a RST on an established connection's ACK */
     }
     check_negotiated(r);
+    debug_dump(r, sim_now(sim));
     if (r->failed)
         return true;
     if (tcpsim_bufs_in_use(&r->p.a) || tcpsim_bufs_in_use(&r->p.b)) {
@@ -764,8 +805,9 @@ static bool hs_run(uint64_t seed, char *why, size_t whylen)
     for (int o = 0; o < HS_OUTCOME__COUNT; o++)
         fprintf(stderr, " %s %lu,", outcome_names[o], r->outcomes[o]);
     fprintf(stderr, " late children %lu; listener: %lu born, %lu back to LISTEN, %lu closed half-open, %lu accepted; "
-            "%lu ports reused, %lu TIME_WAIT reopened\n",
-            r->late_children, r->born, r->back_to_listen, r->closed_synrcvd, r->accepted, r->port_reused, r->reopened);
+            "%lu ports reused, %lu TIME_WAIT reopened; longest connection %.1f s (%d)\n",
+            r->late_children, r->born, r->back_to_listen, r->closed_synrcvd, r->accepted, r->port_reused, r->reopened,
+            (double)r->longest / 1e6, r->longest_idx);
 done:
     {
         char prefix[64];

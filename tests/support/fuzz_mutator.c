@@ -891,10 +891,10 @@ static bool hs_fin_seq(struct hs_ctx *hx)
         return false;
     uint32_t seq;
     switch (below(x->m, 4)) {
-    case 0: seq = og->seq + 1 + below(x->m, 3); break;          /* past the real FIN */
+    case 0: seq = og->seq + 1; break;                           /* one past the real FIN */
     case 1: seq = og->seq - 1 - below(x->m, 3); break;          /* before it (an old one, or a lie) */
-    case 2: seq = og->seq + (1u << 30) + below(x->m, 1000); break;
-    default: seq = og->seq + 1 + below(x->m, 70000); break;
+    case 2: seq = og->seq + (1u << 30) + below(x->m, 1000); break;  /* far out of the window */
+    default: seq = og->seq + 1 + below(x->m, 70000); break;     /* vetoed unless out of the window */
     }
     put_be32(x->h->b + 4, seq);
     return true;
@@ -917,6 +917,15 @@ static bool is_safe_hs(const struct tcp_seg *og, const struct tcp_seg *ng, const
 {
     bool syn_to_listener = is_pure_syn(ng) && view->rcv_listen;
     if ((ng->flags & TCP_RST) && !(og->flags & TCP_RST) && !rst_allowed)
+        return false;
+    /* A segment from the sender's future: accepted (in the window), its
+     * SEQ becomes SND.WL1 and the window it carries stays until the
+     * sender's real sequence numbers pass it (RFC 9293 3.10.7.4); a
+     * sender with nothing more to send never does (a FIN one past its
+     * real place, or one dropped out of the window, is harmless). */
+    bool fin_one_past = (og->flags & TCP_FIN) && ng->seq == og->seq + og->len + 1;
+    if (!is_syn(ng) && (ng->flags & TCP_ACK) && seq_gt(ng->seq, og->seq) && !fin_one_past &&
+        !(view->valid && far_outside(ng->seq, view->rcv_nxt)))
         return false;
     if ((ng->flags & TCP_FIN) && (!(og->flags & TCP_FIN) || ng->seq != og->seq || ng->len != og->len)) {
         bool moved_harmless = (og->flags & TCP_FIN) && ng->len == 0 &&

@@ -161,15 +161,22 @@ void fuzz_mutator_print(const struct fuzz_mutator *m, const char *prefix);
  *    (fuzz_view.iss): with a SYN whose ISN was changed, the SYN,ACK that
  *    acknowledges the changed ISN, raised, would acknowledge the real one
  *    and the ends would be established on different numbers;
+ *  - a segment with ACK whose SEG.SEQ moved ahead of the original's,
+ *    within the receiver's reach: its SEQ would become the receiver's
+ *    SND.WL1 and the window it carries would stay until the sender's real
+ *    sequence numbers pass it (RFC 9293 3.10.7.4), which for a sender
+ *    with nothing more to send is never (the fuzzer saw a flipped SEQ and
+ *    window on a handshake ACK leave the server probing a zero window
+ *    byte by byte for 20 minutes);
  *  - a SYN made of a segment that was none, to a connection in SYN_SENT
  *    or carrying ACK (an IRS the sender never chose);
  * and allows lies that are harmless by construction:
  *  - data on a pure SYN, SYN+FIN, to a listener (RFC 9293 3.10.7.2: SYN
  *    data is queued; tapir, as Linux without TFO, does not acknowledge
  *    it, so the sender sends it again; SYN+FIN is dropped);
- *  - a FIN moved (no payload) past the end of the original's sequence
- *    space (the receiver waits for the real FIN first) or below the
- *    receiver's RCV.NXT (an old FIN, ignored);
+ *  - a FIN moved (no payload) one past the end of the original's
+ *    sequence space or out of the window (the receiver waits for the real
+ *    FIN first), or below the receiver's RCV.NXT (an old FIN, ignored);
  *  - SYN+RST, only when armed (fuzz_arm_syn_rst). */
 const char *fuzz_hs_kind_name(enum fuzz_hs_kind k);
 /* SYN+RST on the next SYN that passes (one shot). */
