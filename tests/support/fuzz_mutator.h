@@ -157,10 +157,11 @@ void fuzz_mutator_print(const struct fuzz_mutator *m, const char *prefix);
  *    timestamps, RFC 7323 3.2 then drops every segment of the end that
  *    thinks they are off). A pure SYN to a listener may lose them: the
  *    SYN,ACK then tells the truth about them.
- *  - an ACK raised up to the receiver's SND.MAX when it is in SYN_SENT
- *    (fuzz_view.iss): with a SYN whose ISN was changed, the SYN,ACK that
- *    acknowledges the changed ISN, raised, would acknowledge the real one
- *    and the ends would be established on different numbers;
+ *  - an ACK raised up to the receiver's SND.MAX, or changed to exactly
+ *    ISS + 1, when it is in SYN_SENT (fuzz_view.iss): with a SYN whose ISN
+ *    was changed, the SYN,ACK acknowledging the changed ISN, moved by as
+ *    much, would acknowledge the real one and the ends would be
+ *    established on different numbers (the fuzzer found both);
  *  - a segment with ACK whose SEG.SEQ moved ahead of the original's,
  *    within the receiver's reach: its SEQ would become the receiver's
  *    SND.WL1 and the window it carries would stay until the sender's real
