@@ -488,8 +488,12 @@ static void conn_start(struct hs_run *r, struct hs_conn *hc)
 static void accept_all(struct hs_run *r)
 {
     struct tcp_conn *c;
-    if (r->small_queues && below(r, 3) != 0)
-        return;             /* let the accept queue fill */
+    /* Let the accept queue fill, while a timer promises another instant
+     * (without one the sim would stop with children left unaccepted). */
+    if (r->small_queues && below(r, 3) != 0 &&
+        (tapir_stack_next_deadline(r->p.a.s) != TAPIR_TIME_NEVER ||
+         tapir_stack_next_deadline(r->p.b.s) != TAPIR_TIME_NEVER))
+        return;
     while (r->listener && tcp_accept(r->listener, &c) == 0) {
         r->accepted++;
         uint32_t ip;
@@ -750,15 +754,16 @@ static bool hs_run(uint64_t seed, char *why, size_t whylen)
         for (int i = 0; i < r->nstarted; i++) {
             struct hs_conn *hc = &r->conns[i];
             if (!hc->done)
-                FAIL("hang: connection %d (%s%s) not over after %" PRIu64 " s of virtual time: A %s sent %u/%u read "
+                FAIL("hang: connection %d (%s%s, A port %u) not over after %.1f s of virtual time: A %s sent %u/%u read "
                      "%u/%u eof %d err %d, B %s sent %u/%u read %u/%u eof %d err %d",
-                     hc->idx, close_names[hc->close], hc->simul ? ", simultaneous open" : "",
-                     (uint64_t)(HS_LIMIT / TAPIR_SEC(1)), hc->a.c ? tapir_tcp_state_name(tcp_state(hc->a.c)) : "closed",
+                     hc->idx, close_names[hc->close], hc->simul ? ", simultaneous open" : "", hc->a_port,
+                     (double)took / 1e6, hc->a.c ? tapir_tcp_state_name(tcp_state(hc->a.c)) : "closed",
                      hc->a.sent, hc->a.to_send, hc->a.received, hc->a.to_recv, hc->a.eof, hc->a.error,
                      hc->b.c ? tapir_tcp_state_name(tcp_state(hc->b.c)) : hc->b.had_conn ? "closed" : "none",
                      hc->b.sent, hc->b.to_send, hc->b.received, hc->b.to_recv, hc->b.eof, hc->b.error);
         }
-        FAIL("hang: %d of %d connections started", r->nstarted, r->nconns);
+        FAIL("hang: %d of %d connections started, all over, the sim stopped at %.1f s", r->nstarted, r->nconns,
+             (double)took / 1e6);
     }
 
     /* TIME_WAIT, orphans and late children: every connection must go. */
