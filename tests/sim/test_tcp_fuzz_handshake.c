@@ -11,7 +11,9 @@
  *
  * Per seeded run (FUZZ_HS_SEED=n replays one, FUZZ_HS_PCAP=1 writes
  * fuzz_hs_<seed>.pcap, FUZZ_VERBOSE=1 prints each mutation,
- * TCPSIM_TRACE=1 every state change):
+ * TCPSIM_TRACE=1 every state change, FUZZ_HS_DEBUG_PORT=p both ends of
+ * the connection from A's port p, FUZZ_HS_RATE_SCALE=x mutates x times
+ * as many segments, for exploration):
  *  - every byte read is the byte sent at that offset; a connection ends
  *    complete (every byte both ways, end of file on both ends), or failed
  *    with ECONNREFUSED, ECONNRESET or ETIMEDOUT (or, aborted, EPIPE), or
@@ -116,6 +118,7 @@ struct hs_run {
     unsigned long reopened;         /* SYNs that reopened a TIME_WAIT connection on B */
     unsigned long port_reused;      /* connections that took the port of an earlier one */
     bool small_queues;              /* half-open queue 3, backlog 2, accept() now and then */
+    double rate_scale;              /* env FUZZ_HS_RATE_SCALE (exploration), else 1 */
     int last_done_port;             /* A's port of the last connection done, -1 */
     bool a_ts, a_sack, b_ts, b_sack;    /* what each stack offers */
 };
@@ -222,7 +225,7 @@ static int mutate_and_send(struct hs_run *r, struct tcpsim_node *from, struct tc
     bool hs_segment;
     if (!view_of(r, to, to_is_a, f, len, &v, &hs_segment))
         return send_traced(r, from, f, len);
-    r->mut.rate = hs_segment ? HS_RATE_HS : HS_RATE_DATA;
+    r->mut.rate = (hs_segment ? HS_RATE_HS : HS_RATE_DATA) * r->rate_scale;
     size_t n = fuzz_mutate_hs(&r->mut, r->frame, len, HS_LINK_MTU, &v);
     /* Half of the mutated segments travel beside the original (before or
      * after it); a SYN with rebuilt options always does (a retransmitted
@@ -711,6 +714,8 @@ static bool hs_run(uint64_t seed, char *why, size_t whylen)
         .a_ts = seed % 4 != 2, .a_sack = seed % 4 != 3, .b_ts = seed % 4 != 3, .b_sack = seed % 4 != 2,
         .small_queues = seed % 3 == 0};
     r->small_queues = tweak_profile.small_queues;
+    const char *scale = getenv("FUZZ_HS_RATE_SCALE");
+    r->rate_scale = scale ? strtod(scale, NULL) : 1.0;
     r->last_done_port = -1;
     r->a_ts = tweak_profile.a_ts;
     r->a_sack = tweak_profile.a_sack;
