@@ -15,7 +15,8 @@
  * the connection from A's port p, FUZZ_HS_RATE_SCALE=x mutates x times
  * as many segments, for exploration):
  *  - every byte read is the byte sent at that offset; a connection ends
- *    complete (every byte both ways, end of file on both ends), or failed
+ *    complete (every byte both ways, end of file at the end that closes
+ *    second, no error), or failed
  *    with ECONNREFUSED, ECONNRESET or ETIMEDOUT (or, aborted, EPIPE), or
  *    with its server end never accepted while the client saw all it
  *    expected; anything else fails the run, as does a hang (virtual time
@@ -24,7 +25,8 @@
  *  - after every instant, for every connection of both stacks: the MSS in
  *    [64, MTU - 40], window scales at most 14, timestamps, SACK and window
  *    scaling only when both stacks offer them; for the two ends of one
- *    connection, once both are established, the same decision on each;
+ *    connection, once both are established, the same decisions and each
+ *    one's IRS the other's ISS;
  *  - after the run and TIME_WAIT: no connection, packet buffer or timer
  *    left; the listener's half-open and accept queues empty and its
  *    counters consistent (every SYN that made a child accounted for);
@@ -57,7 +59,7 @@
 #define HS_LINK_MTU 1600                    /* room for what the mutator adds */
 #define HS_STACK_MTU 1500
 #define HS_SEG 1400u                        /* "a segment" of application data */
-#define HS_MIN_COMPLETE 0.6                 /* of the connections not aborted */
+#define HS_MIN_COMPLETE 0.85                /* of the connections not aborted (about 0.97 seen) */
 #define HS_LIMIT TAPIR_SEC(4 * 3600)        /* virtual time for a run */
 /* Virtual time one connection may take, start to both applications done:
  * above the slowest clean failure here (a SYN unanswered: ETIMEDOUT after
@@ -520,9 +522,6 @@ static void accept_all(struct hs_run *r)
 
 /* ---- per-instant checks ------------------------------------------------------- */
 
-static bool offers_ts(const struct hs_run *r, bool a) { return a ? r->a_ts : r->b_ts; }
-static bool offers_sack(const struct hs_run *r, bool a) { return a ? r->a_sack : r->b_sack; }
-
 static void check_negotiated(struct hs_run *r)
 {
     struct tcpsim_node *nodes[2] = {&r->p.a, &r->p.b};
@@ -531,6 +530,10 @@ static void check_negotiated(struct hs_run *r)
             if (!tcp_synchronized(c->state))
                 continue;
             const char *who = i ? "B" : "A";
+            /* snd_mss is the payload per segment, less the timestamps'
+             * 12 option bytes when they are on (RFC 9293 3.7.1: the
+             * effective MSS counts the TCP options): the MSS itself is
+             * that plus them. */
             uint32_t mss = c->snd_mss + (c->ts_ok ? TCP_TS_OPT_LEN : 0);
             if (mss < 64 || mss > HS_STACK_MTU - 40)
                 run_fail(r, "%s %u->%u (%s): send MSS %u (snd_mss %u, timestamps %d) outside [64, %u]", who, c->lport,
@@ -549,8 +552,6 @@ static void check_negotiated(struct hs_run *r)
                          r->b_sack);
         }
     }
-    (void)offers_ts;
-    (void)offers_sack;
 }
 
 /* Both ends of one connection established: the same decisions. */
