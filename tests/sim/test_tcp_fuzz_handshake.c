@@ -495,7 +495,7 @@ static void accept_all(struct hs_run *r)
     struct tcp_conn *c;
     /* Let the accept queue fill, while a timer promises another instant
      * (without one the sim would stop with children left unaccepted). */
-    if (r->small_queues && below(r, 3) != 0 &&
+    if (r->small_queues && below(r, 8) != 0 &&
         (tapir_stack_next_deadline(r->p.a.s) != TAPIR_TIME_NEVER ||
          tapir_stack_next_deadline(r->p.b.s) != TAPIR_TIME_NEVER))
         return;
@@ -792,6 +792,11 @@ static bool hs_run(uint64_t seed, char *why, size_t whylen)
     if (r->established != r->accepted + r->died_unaccepted)
         FAIL("listener: %lu children established, %lu accepted, %lu died before accept()", r->established,
              r->accepted, r->died_unaccepted);
+    if (r->small_queues && (r->p.b.s->stats.drops[TAPIR_DROP_TCP_SYN_QUEUE_FULL] == 0 ||
+                            r->p.b.s->stats.drops[TAPIR_DROP_TCP_BACKLOG_FULL] == 0))
+        FAIL("small queues, but the listener never met their limits (half-open queue full %" PRIu64
+             ", backlog full %" PRIu64 ")",
+             r->p.b.s->stats.drops[TAPIR_DROP_TCP_SYN_QUEUE_FULL], r->p.b.s->stats.drops[TAPIR_DROP_TCP_BACKLOG_FULL]);
     tcp_close(r->listener);
     r->listener = NULL;
     sim_run_for(r->p.sim, TAPIR_MSEC(10));
