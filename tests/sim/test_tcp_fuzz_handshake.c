@@ -426,6 +426,8 @@ static void conn_classify(struct hs_run *r, struct hs_conn *hc)
         return;
     }
     r->outcomes[o]++;
+    if (o == HS_NEVER_ACCEPTED && getenv("FUZZ_HS_SHOW_NEVER"))
+        fprintf(stderr, "fuzz_hs: connection %d (A port %u) never accepted\n", hc->idx, hc->a_port);
 }
 
 /* Keepalive (short): an end waiting for data from a peer that is gone
