@@ -752,6 +752,7 @@ static bool hs_run(uint64_t seed, char *why, size_t whylen)
     ck_assert_ptr_nonnull(r->listener);
     ck_assert_int_eq(tcp_bind(r->listener, 0, HS_PORT), 0);
     ck_assert_int_eq(tcp_listen(r->listener, r->small_queues ? 2 : 64), 0);
+    tcp_set_oobinline(r->listener, true);   /* its children's from their SYN on (end_options) */
 
     tapir_time_t start = sim_now(r->p.sim);
     bool done = sim_run_until(r->p.sim, step, r, start + HS_LIMIT);
