@@ -196,11 +196,10 @@ static bool view_of(struct hs_run *r, const struct tcpsim_node *to, bool to_is_a
         return true;
     }
     v->rcv_syn_sent = c->state == TAPIR_TCP_SYN_SENT || (hc && hc->simul && !tcp_synchronized(c->state));
-    if (!tcp_synchronized(c->state)) {
-        v->iss_known = c->state == TAPIR_TCP_SYN_SENT;
-        v->iss = c->iss;
+    v->iss_known = !c->syn_acked && (c->state == TAPIR_TCP_SYN_SENT || c->state == TAPIR_TCP_SYN_RECEIVED);
+    v->iss = c->iss;
+    if (!tcp_synchronized(c->state))
         return true;
-    }
     v->valid = true;
     v->snd_una = c->snd_una;
     v->snd_max = c->snd_max;

@@ -941,9 +941,9 @@ static bool is_safe_hs(const struct tcp_seg *og, const struct tcp_seg *ng, const
         uint32_t max = view->valid ? view->snd_end : view->iss_known ? view->iss + 1 : og->ack + (1u << 30);
         if (seq_gt(ng->ack, og->ack) && seq_leq(ng->ack, max))
             return false;
-        /* Lowered onto the one number a SYN_SENT end accepts (a SYN,ACK
-         * answering a SYN whose ISN was raised). */
-        if (!view->valid && view->iss_known && ng->ack != og->ack && ng->ack == view->iss + 1)
+        /* Moved onto the one number an end whose SYN is not acknowledged
+         * yet accepts (a SYN,ACK answering a SYN whose ISN was changed). */
+        if (view->iss_known && ng->ack != og->ack && ng->ack == view->iss + 1)
             return false;
     }
     if (ng->has_ts) {

@@ -98,12 +98,12 @@ struct fuzz_view {
      * SYN+FIN is dropped). rcv_syn_sent: a connection in SYN_SENT
      * (simultaneous open) takes the SYN's options as final. */
     bool rcv_listen, rcv_syn_sent;
-    /* The receiver's ISS, when it has a connection that is not
-     * synchronized yet (SYN_SENT): its SND.MAX is ISS + 1, so an ACK of
-     * a SYN,ACK raised up to there acknowledges a SYN the other end never
-     * received (valid false and iss_known false: nothing is known of the
-     * receiver's sequence space, and fuzz_mutate_hs vetoes every raised
-     * ACK up to 2^30 above the original's). */
+    /* The receiver's ISS, when its SYN is not acknowledged yet (SYN_SENT,
+     * SYN_RECEIVED): ISS + 1 is the one ACK it accepts, so an ACK moved
+     * onto it acknowledges a SYN the other end never received. With valid
+     * false and iss_known false nothing is known of the receiver's
+     * sequence space, and fuzz_mutate_hs vetoes every raised ACK up to
+     * 2^30 above the original's. */
     bool iss_known;
     uint32_t iss;
 };
@@ -158,10 +158,11 @@ void fuzz_mutator_print(const struct fuzz_mutator *m, const char *prefix);
  *    thinks they are off). A pure SYN to a listener may lose them: the
  *    SYN,ACK then tells the truth about them.
  *  - an ACK raised up to the receiver's SND.MAX, or changed to exactly
- *    ISS + 1, when it is in SYN_SENT (fuzz_view.iss): with a SYN whose ISN
- *    was changed, the SYN,ACK acknowledging the changed ISN, moved by as
- *    much, would acknowledge the real one and the ends would be
- *    established on different numbers (the fuzzer found both);
+ *    ISS + 1 while the receiver's SYN is not acknowledged (fuzz_view.iss;
+ *    SYN_SENT, or SYN_RECEIVED in a simultaneous open): with a SYN whose
+ *    ISN was changed, the SYN,ACK acknowledging the changed ISN, moved by
+ *    as much, would acknowledge the real one and the ends would be
+ *    established on different numbers (the fuzzer found all three);
  *  - a segment with ACK whose SEG.SEQ moved ahead of the original's,
  *    within the receiver's reach: its SEQ would become the receiver's
  *    SND.WL1 and the window it carries would stay until the sender's real
