@@ -616,7 +616,10 @@ static bool step(struct sim *sim, void *ctx)
                 r->longest = took;
                 r->longest_idx = hc->idx;
             }
-            if (took > HS_CONN_LIMIT)
+            /* More mutations (exploration) make slow connections slower: a
+             * SYN,ACK's MSS of 1 leaves 52-byte segments, each a few RTOs
+             * away at 3x the rate. */
+            if (took > HS_CONN_LIMIT * (r->rate_scale > 1 ? r->rate_scale * r->rate_scale : 1))
                 run_fail(r, "connection %d (%s%s, A port %u) took %.1f s of virtual time", hc->idx,
                          close_names[hc->close], hc->simul ? ", simultaneous open" : "", hc->a_port,
                          (double)took / 1e6);
@@ -794,7 +797,7 @@ static bool hs_run(uint64_t seed, char *why, size_t whylen)
     if (r->established != r->accepted + r->died_unaccepted)
         FAIL("listener: %lu children established, %lu accepted, %lu died before accept()", r->established,
              r->accepted, r->died_unaccepted);
-    if (r->small_queues && (r->p.b.s->stats.drops[TAPIR_DROP_TCP_SYN_QUEUE_FULL] == 0 ||
+    if (r->small_queues && r->rate_scale == 1.0 && (r->p.b.s->stats.drops[TAPIR_DROP_TCP_SYN_QUEUE_FULL] == 0 ||
                             r->p.b.s->stats.drops[TAPIR_DROP_TCP_BACKLOG_FULL] == 0))
         FAIL("small queues, but the listener never met their limits (half-open queue full %" PRIu64
              ", backlog full %" PRIu64 ")",
