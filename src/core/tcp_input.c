@@ -113,6 +113,9 @@ static void rcv_listen(struct tcp_conn *l, uint32_t lip, uint32_t rip, const str
     tcp_port_ref(c, g->dport, false);
     c->passive = true;
     c->nodelay = l->nodelay;
+    /* SO_OOBINLINE from the SYN on, as Linux's clone of the listener:
+     * urgent data may arrive before accept() (RFC 9293 3.8.5, RFC 6093 5). */
+    c->oob_inline = l->oob_inline;
     c->keepalive = l->keepalive;
     c->ka_idle = l->ka_idle;
     c->ka_intvl = l->ka_intvl;

@@ -585,3 +585,518 @@ void fuzz_mutator_print(const struct fuzz_mutator *m, const char *prefix)
         fprintf(stderr, " %s=%lu(-%lu)", kind_names[k], m->applied[k], m->vetoed[k]);
     fprintf(stderr, "\n");
 }
+
+/* ---- the handshake and the close (fuzz_mutate_hs) ---------------------------- */
+
+static const char *const hs_kind_names[FUZZ_HS__COUNT] = {
+    [FUZZ_HS_MSS] = "hs_mss",               [FUZZ_HS_WSCALE] = "hs_wscale",
+    [FUZZ_HS_SACKPERM_LEN] = "hs_sackperm_len", [FUZZ_HS_TS_ZERO] = "hs_ts_zero",
+    [FUZZ_HS_OPT_REPEAT] = "hs_opt_repeat", [FUZZ_HS_EOL_NOP] = "hs_eol_nop",
+    [FUZZ_HS_OPT_OVERRUN] = "hs_opt_overrun", [FUZZ_HS_SYN_DATA] = "hs_syn_data",
+    [FUZZ_HS_SYN_FIN] = "hs_syn_fin",       [FUZZ_HS_SYN_RST] = "hs_syn_rst",
+    [FUZZ_HS_ACK_ISS] = "hs_ack_iss",       [FUZZ_HS_SEQ_IRS] = "hs_seq_irs",
+    [FUZZ_HS_SYN_REOPT] = "hs_syn_reopt",   [FUZZ_HS_FIN_SEQ] = "hs_fin_seq",
+};
+
+const char *fuzz_hs_kind_name(enum fuzz_hs_kind k) { return k < FUZZ_HS__COUNT ? hs_kind_names[k] : "?"; }
+
+void fuzz_arm_syn_rst(struct fuzz_mutator *m) { m->syn_rst_armed = true; }
+
+/* The options a SYN carries, to be rebuilt with some of them changed. */
+struct synopt {
+    int mss;                /* -1: none */
+    int ws;                 /* -1: none */
+    bool sack_perm, ts;
+    uint32_t tsval, tsecr;
+};
+
+static struct synopt synopt_of(const struct tcp_seg *og)
+{
+    return (struct synopt){
+        .mss = og->has_mss ? og->mss : -1,
+        .ws = og->has_ws ? og->ws : -1,
+        .sack_perm = og->sack_perm,
+        .ts = og->has_ts,
+        .tsval = og->tsval,
+        .tsecr = og->tsecr,
+    };
+}
+
+/* nops: NOPs put between the options (0 as a stack would send them). */
+static bool synopt_put(struct opts *o, const struct synopt *so, unsigned nops)
+{
+    static const uint8_t nop[3] = {TCP_OPT_NOP, TCP_OPT_NOP, TCP_OPT_NOP};
+    bool ok = true;
+    if (so->mss >= 0) {
+        uint8_t p[4] = {TCP_OPT_MSS, 4};
+        put_be16(p + 2, (uint16_t)so->mss);
+        ok = ok && opts_put(o, p, 4) && opts_put(o, nop, nops);
+    }
+    if (so->ws >= 0) {
+        uint8_t p[4] = {TCP_OPT_NOP, TCP_OPT_WS, 3, (uint8_t)so->ws};
+        ok = ok && opts_put(o, p, 4) && opts_put(o, nop, nops);
+    }
+    if (so->sack_perm) {
+        uint8_t p[4] = {TCP_OPT_NOP, TCP_OPT_NOP, TCP_OPT_SACK_PERM, 2};
+        ok = ok && opts_put(o, p, 4) && opts_put(o, nop, nops);
+    }
+    if (so->ts)
+        ok = ok && opts_put_ts(o, so->tsval, so->tsecr);
+    return ok;
+}
+
+/* The mutation being built: the header (ctx) and payload added to a SYN. */
+struct hs_ctx {
+    struct ctx x;
+    uint32_t syn_data;      /* junk payload bytes appended (pure SYN only) */
+};
+
+static bool is_syn(const struct tcp_seg *g) { return (g->flags & TCP_SYN) != 0; }
+static bool is_pure_syn(const struct tcp_seg *g) { return (g->flags & (TCP_SYN | TCP_ACK)) == TCP_SYN; }
+
+static bool hs_mss(struct hs_ctx *hx)
+{
+    struct ctx *x = &hx->x;
+    if (!is_syn(x->og))
+        return false;
+    static const uint16_t v[] = {0, 1, 64, 65535, 536};
+    struct synopt so = synopt_of(x->og);
+    so.mss = below(x->m, 4) ? v[below(x->m, 5)] : (uint16_t)rnd(x->m);
+    struct opts o = {.n = 0};
+    return synopt_put(&o, &so, 0) && hdr_set_opts(x->h, &o);
+}
+
+static bool hs_wscale(struct hs_ctx *hx)
+{
+    struct ctx *x = &hx->x;
+    if (!is_syn(x->og))
+        return false;
+    static const uint8_t v[] = {14, 15, 255, 0};
+    struct synopt so = synopt_of(x->og);
+    so.ws = below(x->m, 4) ? v[below(x->m, 4)] : (uint8_t)rnd(x->m);
+    struct opts o = {.n = 0};
+    return synopt_put(&o, &so, 0) && hdr_set_opts(x->h, &o);
+}
+
+static bool hs_sackperm_len(struct hs_ctx *hx)
+{
+    struct ctx *x = &hx->x;
+    if (!is_syn(x->og))
+        return false;
+    struct synopt so = synopt_of(x->og);
+    so.sack_perm = false;
+    struct opts o = {.n = 0};
+    if (!synopt_put(&o, &so, 0))
+        return false;
+    static const uint8_t len[] = {0, 1, 3, 4};
+    if (below(x->m, 4)) {
+        uint8_t p[4] = {TCP_OPT_NOP, TCP_OPT_NOP, TCP_OPT_SACK_PERM, len[below(x->m, 4)]};
+        if (p[3] == 4) {
+            p[0] = TCP_OPT_SACK_PERM;       /* kind, length 4, two bytes of junk */
+            p[1] = 4;
+            p[2] = 0x5a;
+            p[3] = 0xa5;
+        }
+        if (!opts_put(&o, p, 4))
+            return false;
+    } else {
+        /* The last two bytes of the header, claiming more. */
+        uint8_t p[4] = {TCP_OPT_NOP, TCP_OPT_NOP, TCP_OPT_SACK_PERM, (uint8_t)(3 + below(x->m, 40))};
+        if (!opts_put(&o, p, 4))
+            return false;
+    }
+    return hdr_set_opts(x->h, &o);
+}
+
+static bool hs_ts_zero(struct hs_ctx *hx)
+{
+    struct ctx *x = &hx->x;
+    if (!x->og->has_ts)
+        return false;
+    switch (below(x->m, 3)) {
+    case 0: return set_ts_field(x, 0, 0);
+    case 1: return set_ts_field(x, 4, 0);
+    default: return set_ts_field(x, 0, 0) && set_ts_field(x, 4, 0);
+    }
+}
+
+static bool hs_opt_repeat(struct hs_ctx *hx)
+{
+    struct ctx *x = &hx->x;
+    if (!is_syn(x->og))
+        return false;
+    struct synopt so = synopt_of(x->og);
+    struct opts o = {.n = 0};
+    if (!synopt_put(&o, &so, 0))
+        return false;
+    struct synopt again = {.mss = -1, .ws = -1};
+    switch (below(x->m, 4)) {
+    case 0: again.mss = 1 + (int)below(x->m, 65535); break;
+    case 1: again.ws = (int)below(x->m, 16); break;
+    case 2: again.sack_perm = true; break;
+    default:
+        if (!so.ts)
+            return false;
+        again.ts = true;
+        again.tsval = so.tsval - below(x->m, 1000);        /* never ahead (veto) */
+        again.tsecr = (uint32_t)rnd(x->m);
+        break;
+    }
+    /* The copy in front or behind: parsers differ on which one counts. */
+    struct opts both = {.n = 0};
+    if (below(x->m, 2))
+        return synopt_put(&both, &again, 0) && opts_put(&both, o.b, o.n) && hdr_set_opts(x->h, &both);
+    return synopt_put(&o, &again, 0) && hdr_set_opts(x->h, &o);
+}
+
+static bool hs_eol_nop(struct hs_ctx *hx)
+{
+    struct ctx *x = &hx->x;
+    struct hdr *h = x->h;
+    struct synopt so = synopt_of(x->og);
+    struct opts o = {.n = 0};
+    switch (below(x->m, 4)) {
+    case 0: {           /* EOL first: every option after it is ignored */
+        uint8_t eol[4] = {TCP_OPT_EOL, TCP_OPT_EOL, TCP_OPT_EOL, TCP_OPT_EOL};
+        if (!opts_put(&o, eol, 1 + below(x->m, 4)))
+            return false;
+        if (is_syn(x->og) ? !synopt_put(&o, &so, 0) : !opts_put(&o, h->b + TCP_HDR_LEN, h->len - TCP_HDR_LEN))
+            return false;
+        break;
+    }
+    case 1: {           /* the options, EOL, then junk up to the header's end */
+        if (is_syn(x->og) ? !synopt_put(&o, &so, 0) : !opts_put(&o, h->b + TCP_HDR_LEN, h->len - TCP_HDR_LEN))
+            return false;
+        uint8_t junk[40];
+        junk[0] = TCP_OPT_EOL;
+        for (size_t i = 1; i < sizeof junk; i++)
+            junk[i] = (uint8_t)(1 + below(x->m, 255));
+        size_t room = sizeof o.b - o.n;
+        size_t n = 1 + below(x->m, (uint32_t)(room > 0 ? room : 1));
+        if (room == 0 || !opts_put(&o, junk, n))
+            return false;
+        break;
+    }
+    case 2: {           /* NOPs only: as if no option was sent */
+        uint8_t nops[40];
+        memset(nops, TCP_OPT_NOP, sizeof nops);
+        if (!opts_put(&o, nops, 4 * (1 + below(x->m, 10))))
+            return false;
+        break;
+    }
+    default:            /* NOP runs between the options */
+        if (!is_syn(x->og) || !synopt_put(&o, &so, 1 + below(x->m, 3)))
+            return false;
+        break;
+    }
+    return hdr_set_opts(h, &o);
+}
+
+static bool hs_opt_overrun(struct hs_ctx *hx)
+{
+    struct ctx *x = &hx->x;
+    struct synopt so = synopt_of(x->og);
+    struct opts o = {.n = 0};
+    if (is_syn(x->og)) {
+        so.ts = so.ts && below(x->m, 2);
+        if (!synopt_put(&o, &so, 0))
+            return false;
+    }
+    /* NOPs so that the last option's kind and length are the header's
+     * last two bytes; its length claims more. */
+    while (o.n % 4 != 2) {
+        uint8_t nop = TCP_OPT_NOP;
+        if (!opts_put(&o, &nop, 1))
+            return false;
+    }
+    static const uint8_t kinds[] = {TCP_OPT_MSS, TCP_OPT_WS, TCP_OPT_TS, TCP_OPT_SACK, 77};
+    static const uint8_t lens[] = {4, 3, 10, 10, 6};
+    uint32_t k = below(x->m, 5);
+    uint8_t p[2] = {kinds[k], (uint8_t)(lens[k] + below(x->m, 3))};
+    return opts_put(&o, p, 2) && hdr_set_opts(x->h, &o);
+}
+
+static bool hs_syn_data(struct hs_ctx *hx)
+{
+    if (!is_pure_syn(hx->x.og) || hx->x.og->len || !hx->x.view->rcv_listen)
+        return false;
+    hx->syn_data = 1 + below(hx->x.m, 200);
+    return true;
+}
+
+static bool hs_syn_fin(struct hs_ctx *hx)
+{
+    if (!is_pure_syn(hx->x.og) || !hx->x.view->rcv_listen)
+        return false;
+    hx->x.h->b[13] |= TCP_FIN;
+    return true;
+}
+
+static bool hs_syn_rst(struct hs_ctx *hx)
+{
+    if (!is_syn(hx->x.og) || !hx->x.m->syn_rst_armed)
+        return false;
+    hx->x.h->b[13] |= TCP_RST;
+    return true;
+}
+
+static uint32_t off_by_small(struct fuzz_mutator *m)
+{
+    static const int32_t d[] = {-2, -1, 1, 2};
+    return (uint32_t)d[below(m, 4)];
+}
+
+static bool hs_ack_iss(struct hs_ctx *hx)
+{
+    struct ctx *x = &hx->x;
+    if (!(x->og->flags & TCP_ACK))
+        return false;
+    put_be32(x->h->b + 8, x->og->ack + off_by_small(x->m));
+    return true;
+}
+
+static bool hs_seq_irs(struct hs_ctx *hx)
+{
+    struct ctx *x = &hx->x;
+    /* Data or a SYN,ACK at another place is a lie the veto refuses. */
+    if (x->og->len || (is_syn(x->og) && (x->og->flags & TCP_ACK)))
+        return false;
+    put_be32(x->h->b + 4, x->og->seq + off_by_small(x->m));
+    return true;
+}
+
+static bool hs_syn_reopt(struct hs_ctx *hx)
+{
+    struct ctx *x = &hx->x;
+    if (!is_syn(x->og))
+        return false;
+    struct fuzz_mutator *m = x->m;
+    struct synopt so = synopt_of(x->og);
+    static const int mss[] = {-1, 64, 536, 1000, 1460, 9000};
+    so.mss = mss[below(m, 6)];
+    so.ws = below(m, 3) ? so.ws : (so.ws >= 0 ? -1 : (int)below(m, 15));
+    if (so.ws >= 0 && below(m, 2))
+        so.ws = (int)below(m, 15);
+    so.sack_perm = below(m, 3) ? so.sack_perm : !so.sack_perm;
+    so.ts = below(m, 3) ? so.ts : false;
+    struct opts o = {.n = 0};
+    return synopt_put(&o, &so, 0) && hdr_set_opts(x->h, &o);
+}
+
+static bool hs_fin_seq(struct hs_ctx *hx)
+{
+    struct ctx *x = &hx->x;
+    const struct tcp_seg *og = x->og;
+    if (!(og->flags & TCP_FIN) || og->len)
+        return false;
+    uint32_t seq;
+    switch (below(x->m, 4)) {
+    case 0: seq = og->seq + 1; break;                           /* one past the real FIN */
+    case 1: seq = og->seq - 1 - below(x->m, 3); break;          /* before it (an old one, or a lie) */
+    case 2: seq = og->seq + (1u << 30) + below(x->m, 1000); break;  /* far out of the window */
+    default: seq = og->seq + 1 + below(x->m, 70000); break;     /* vetoed unless out of the window */
+    }
+    put_be32(x->h->b + 4, seq);
+    return true;
+}
+
+typedef bool (*hs_fn)(struct hs_ctx *hx);
+static const hs_fn hs_mutators[FUZZ_HS__COUNT] = {
+    [FUZZ_HS_MSS] = hs_mss,                 [FUZZ_HS_WSCALE] = hs_wscale,
+    [FUZZ_HS_SACKPERM_LEN] = hs_sackperm_len, [FUZZ_HS_TS_ZERO] = hs_ts_zero,
+    [FUZZ_HS_OPT_REPEAT] = hs_opt_repeat,   [FUZZ_HS_EOL_NOP] = hs_eol_nop,
+    [FUZZ_HS_OPT_OVERRUN] = hs_opt_overrun, [FUZZ_HS_SYN_DATA] = hs_syn_data,
+    [FUZZ_HS_SYN_FIN] = hs_syn_fin,         [FUZZ_HS_SYN_RST] = hs_syn_rst,
+    [FUZZ_HS_ACK_ISS] = hs_ack_iss,         [FUZZ_HS_SEQ_IRS] = hs_seq_irs,
+    [FUZZ_HS_SYN_REOPT] = hs_syn_reopt,     [FUZZ_HS_FIN_SEQ] = hs_fin_seq,
+};
+
+/* The veto of fuzz_mutate_hs (see the header). */
+static bool is_safe_hs(const struct tcp_seg *og, const struct tcp_seg *ng, const struct fuzz_view *view,
+                       bool rst_allowed)
+{
+    bool syn_to_listener = is_pure_syn(ng) && view->rcv_listen;
+    if ((ng->flags & TCP_RST) && !(og->flags & TCP_RST) && !rst_allowed)
+        return false;
+    /* A segment from the sender's future: accepted (in the window), its
+     * SEQ becomes SND.WL1 and the window it carries stays until the
+     * sender's real sequence numbers pass it (RFC 9293 3.10.7.4); a
+     * sender with nothing more to send never does (a FIN one past its
+     * real place, or one dropped out of the window, is harmless). */
+    bool fin_one_past = (og->flags & TCP_FIN) && ng->seq == og->seq + og->len + 1;
+    if (!is_syn(ng) && (ng->flags & TCP_ACK) && seq_gt(ng->seq, og->seq) && !fin_one_past &&
+        !(view->valid && far_outside(ng->seq, view->rcv_nxt)))
+        return false;
+    if ((ng->flags & TCP_FIN) && (!(og->flags & TCP_FIN) || ng->seq != og->seq || ng->len != og->len)) {
+        bool moved_harmless = (og->flags & TCP_FIN) && ng->len == 0 &&
+                              (seq_gt(ng->seq, og->seq + og->len) ||
+                               (view->valid && seq_lt(ng->seq, view->rcv_nxt)));
+        if (!syn_to_listener && !moved_harmless)
+            return false;
+    }
+    if (ng->len && (ng->seq != og->seq || ng->len != og->len || memcmp(ng->data, og->data, ng->len) != 0) &&
+        !syn_to_listener)
+        return false;
+    if (ng->flags & TCP_ACK) {
+        uint32_t max = view->valid ? view->snd_end : view->iss_known ? view->iss + 1 : og->ack + (1u << 30);
+        if (seq_gt(ng->ack, og->ack) && seq_leq(ng->ack, max))
+            return false;
+        /* Moved onto the one number an end whose SYN is not acknowledged
+         * yet accepts (a SYN,ACK answering a SYN whose ISN was changed). */
+        if (view->iss_known && ng->ack != og->ack && ng->ack == view->iss + 1)
+            return false;
+    }
+    if (ng->has_ts) {
+        bool dropped_by_window = ng->len == 0 && view->valid && far_outside(ng->seq, view->rcv_nxt);
+        if (!og->has_ts)
+            return dropped_by_window;
+        if (seq_gt(ng->tsval, og->tsval + FUZZ_TS_FUTURE_MAX) && !dropped_by_window)
+            return false;
+    }
+    if (is_syn(ng)) {
+        /* The receiver takes a SYN,ACK's sequence number as IRS. */
+        if (is_syn(og) && (og->flags & TCP_ACK) && ng->seq != og->seq)
+            return false;
+        /* A SYN made from a segment that was none, to a connection in
+         * SYN_SENT: an IRS the sender never chose. */
+        if (!is_syn(og) && (view->rcv_syn_sent || (ng->flags & TCP_ACK)))
+            return false;
+        /* Options the sender never offered: the receiver would turn on
+         * what the sender then refuses (RFC 7323 3.2, RFC 2018 2). */
+        if ((ng->has_ts && !og->has_ts) || (ng->sack_perm && !og->sack_perm) || (ng->has_ws && !og->has_ws))
+            return false;
+        bool binding = (ng->flags & TCP_ACK) || view->rcv_syn_sent;
+        if (binding && (ng->has_ts != og->has_ts || ng->sack_perm != og->sack_perm || ng->has_ws != og->has_ws))
+            return false;
+    }
+    return true;
+}
+
+size_t fuzz_mutate_hs(struct fuzz_mutator *m, uint8_t *pkt, size_t len, size_t cap, const struct fuzz_view *view)
+{
+    m->last_mutated = false;
+    m->last_hs = false;
+    if (len < 20 || (pkt[0] >> 4) != 4 || pkt[9] != 6)
+        return len;
+    size_t ihl = (size_t)(pkt[0] & 15) * 4;
+    size_t total = get_be16(pkt + 2);
+    if (ihl < 20 || total > len || total < ihl + TCP_HDR_LEN || total - ihl > FUZZ_SEG_MAX)
+        return len;
+    uint32_t src = get_be32(pkt + 12), dst = get_be32(pkt + 16);
+    uint8_t *seg = pkt + ihl;
+    size_t seglen = total - ihl;
+    struct tcp_seg og;
+    enum tapir_drop_reason why;
+    if (tcp_parse(seg, seglen, src, dst, &og, &why) < 0)
+        return len;
+    m->seen++;
+    if (og.flags & TCP_RST)
+        return len;         /* as fuzz_mutate: never mutate a RST */
+    bool rst = m->rst_armed && (og.flags & TCP_ACK) && !(og.flags & TCP_SYN);
+    bool syn_rst = m->syn_rst_armed && is_syn(&og);
+    if (!rst && !syn_rst && (double)(rnd(m) >> 11) / (double)(1ull << 53) >= m->rate)
+        return len;
+
+    struct hdr h;
+    h.len = og.hdr_len;
+    memcpy(h.b, seg, h.len);
+    struct hs_ctx hx = {.x = {.m = m, .og = &og, .view = view, .h = &h}};
+    bool hs = false;
+    int kind = FUZZ_RST;
+    if (rst) {
+        h.b[13] |= TCP_RST;
+    } else if (syn_rst) {
+        hs = true;
+        kind = FUZZ_HS_SYN_RST;
+        if (!hs_syn_rst(&hx))
+            return len;
+    } else {
+        /* SYNs and FINs mostly meet the handshake kinds, other segments
+         * mostly the general ones. */
+        hs = (og.flags & (TCP_SYN | TCP_FIN)) ? below(m, 4) != 0 : below(m, 3) == 0;
+        bool ok = false;
+        for (int tries = 0; tries < 12 && !ok; tries++) {
+            if (tries == 6)
+                hs = !hs;
+            int n = hs ? FUZZ_HS__COUNT : FUZZ_BAD_CSUM;
+            const unsigned long *applied = hs ? m->hs_applied : m->applied;
+            kind = (int)below(m, (uint32_t)n);
+            if (below(m, 3) == 0) {
+                /* Now and then the kind applied least so far. */
+                for (int k = 0; k < n; k++)
+                    if (applied[k] < applied[kind])
+                        kind = k;
+            }
+            h.len = og.hdr_len;
+            memcpy(h.b, seg, h.len);
+            hx.syn_data = 0;
+            if (hs && kind == FUZZ_HS_SYN_RST)
+                continue;       /* only when armed */
+            ok = hs ? hs_mutators[kind](&hx) : mutators[kind](&hx.x);
+        }
+        if (!ok)
+            return len;
+    }
+    bool bad_csum = !rst && !syn_rst && below(m, 10) == 0;
+
+    size_t newlen = h.len + og.len + hx.syn_data;
+    if (ihl + newlen > cap || newlen > FUZZ_SEG_MAX)
+        return len;
+    uint8_t out[FUZZ_SEG_MAX];
+    memcpy(out, h.b, h.len);
+    memcpy(out + h.len, og.data, og.len);
+    for (uint32_t i = 0; i < hx.syn_data; i++)
+        out[h.len + og.len + i] = (uint8_t)rnd(m);
+    tcp_fill_checksum(out, newlen, src, dst);
+    if (bad_csum) {
+        out[16 + below(m, 2)] ^= (uint8_t)(1u << below(m, 8));
+    } else {
+        struct tcp_seg ng;
+        if (tcp_parse_csum(out, newlen, src, dst, false, &ng, &why) == 0) {
+            if (!is_safe_hs(&og, &ng, view, rst || syn_rst)) {
+                if (hs)
+                    m->hs_vetoed[kind]++;
+                else
+                    m->vetoed[kind]++;
+                return len;
+            }
+            if ((ng.flags & TCP_URG) && ng.urp)
+                m->urg_applied++;
+        }
+    }
+    memcpy(seg, out, newlen);
+    if (ihl + newlen != total)
+        ip_fix(pkt, ihl, ihl + newlen);
+    if (rst)
+        m->rst_armed = false;
+    if (syn_rst)
+        m->syn_rst_armed = false;
+    if (bad_csum)
+        m->applied[FUZZ_BAD_CSUM]++;
+    else if (hs)
+        m->hs_applied[kind]++;
+    else
+        m->applied[kind]++;
+    m->last_mutated = true;
+    m->last_hs = hs && !bad_csum;
+    m->last_hs_kind = kind;
+    m->last_kind = bad_csum ? FUZZ_BAD_CSUM : hs ? FUZZ__COUNT : (enum fuzz_kind)kind;
+    if (m->verbose) {
+        fprintf(stderr, "fuzz: %s%s seq %u ack %u flags %02x len %u hl %u ->",
+                hs ? hs_kind_names[kind] : kind_names[kind], bad_csum ? "+bad_csum" : "", og.seq, og.ack, og.flags,
+                og.len, og.hdr_len);
+        for (size_t i = 0; i < h.len; i++)
+            fprintf(stderr, "%s%02x", i % 4 ? "" : " ", h.b[i]);
+        fprintf(stderr, " +%u\n", hx.syn_data);
+    }
+    return ihl + newlen;
+}
+
+void fuzz_mutator_print_hs(const struct fuzz_mutator *m, const char *prefix)
+{
+    fuzz_mutator_print(m, prefix);
+    fprintf(stderr, "%s handshake kinds:", prefix);
+    for (int k = 0; k < FUZZ_HS__COUNT; k++)
+        fprintf(stderr, " %s=%lu(-%lu)", hs_kind_names[k], m->hs_applied[k], m->hs_vetoed[k]);
+    fprintf(stderr, "\n");
+}
