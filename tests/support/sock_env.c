@@ -187,3 +187,11 @@ void *sockenv_write_pipe_later(void *arg)
     (void)n;
     return NULL;
 }
+
+void sockenv_link_loss(struct sock_env *e, double loss)
+{
+    struct tapir_vlink_params p;
+    tapir_vlink_params_init(&p);
+    p.loss = loss;
+    tapir_vlink_set_impairments(e->link_a, &p);
+}

@@ -28,6 +28,8 @@ struct sock_env {
 void sockenv_start(struct sock_env *e, void (*tune)(struct tapir_config *cfg));
 /* Stop whichever of A and B still run (NULL members are skipped). */
 void sockenv_stop(struct sock_env *e);
+/* Every frame A sends to B is lost (loss 1) or none is (loss 0). */
+void sockenv_link_loss(struct sock_env *e, double loss);
 
 struct sockaddr_in sockenv_addr(const char *ip, uint16_t port);
 /* A listener on stack s at port (SO_REUSEADDR, backlog 16). */

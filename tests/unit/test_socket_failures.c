@@ -27,15 +27,6 @@ static void tune(struct tapir_config *cfg)
 static void setup(void) { sockenv_start(&env, tune); }
 static void teardown(void) { sockenv_stop(&env); }
 
-/* Every frame on the link between A and B is lost (loss 1) or none (0). */
-static void link_loss(double loss)
-{
-    struct tapir_vlink_params p;
-    tapir_vlink_params_init(&p);
-    p.loss = loss;
-    tapir_vlink_set_impairments(env.link_a, &p);
-}
-
 static int get_int(int fd, int level, int name)
 {
     int v = -1;
@@ -55,7 +46,7 @@ START_TEST(user_timeout_aborts_with_etimedout)
     sockenv_pair(&env, 6000, &c, &s, NULL);
     set_int(c, IPPROTO_TCP, TCP_USER_TIMEOUT, 400);
     ck_assert_int_eq(get_int(c, IPPROTO_TCP, TCP_USER_TIMEOUT), 400);
-    link_loss(1.0);
+    sockenv_link_loss(&env, 1.0);
     uint64_t t0 = sockenv_ms();
     ck_assert_int_eq(tapir_write(c, "ping", 4), 4);
     /* The default R2 (15 retransmissions from a 50 ms RTO, doubling to
@@ -69,7 +60,7 @@ START_TEST(user_timeout_aborts_with_etimedout)
     ck_assert_int_eq(errno, ETIMEDOUT);
     ck_assert_uint_ge(took, 400);
     ck_assert_uint_lt(took, 4000);
-    link_loss(0);
+    sockenv_link_loss(&env, 0);
 }
 END_TEST
 
@@ -107,7 +98,7 @@ START_TEST(listen_beside_a_syn_sent_connection)
 {
     int lb = sockenv_listen(env.b, 7000);
     /* A's connect to B stays in SYN-SENT while the link loses everything. */
-    link_loss(1.0);
+    sockenv_link_loss(&env, 1.0);
     int c1 = tapir_socket_on(env.a, AF_INET, SOCK_STREAM, 0);
     int fl = tapir_fcntl(c1, F_GETFL);
     ck_assert_int_eq(tapir_fcntl(c1, F_SETFL, fl | O_NONBLOCK), 0);
@@ -137,7 +128,7 @@ START_TEST(listen_beside_a_syn_sent_connection)
 
     /* The link heals: B connects to A:p from another port; the listener
      * takes it. */
-    link_loss(0);
+    sockenv_link_loss(&env, 0);
     int c2 = tapir_socket_on(env.b, AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in to_a = sockenv_addr("10.0.0.2", p);
     ck_assert_msg(tapir_connect(c2, (struct sockaddr *)&to_a, sizeof to_a) == 0, "connect: %s", strerror(errno));

@@ -27,15 +27,6 @@ static void tune(struct tapir_config *cfg)
 static void setup(void) { sockenv_start(&env, tune); }
 static void teardown(void) { sockenv_stop(&env); }
 
-/* Every frame A sends is lost (1) or none (0). */
-static void link_loss(double loss)
-{
-    struct tapir_vlink_params p;
-    tapir_vlink_params_init(&p);
-    p.loss = loss;
-    tapir_vlink_set_impairments(env.link_a, &p);
-}
-
 static int get_ip(int fd, int name)
 {
     int v = -12345;
@@ -185,7 +176,7 @@ START_TEST(recverr_wakes_a_blocked_reader_at_r1_and_the_connection_goes_on)
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, read_once, &r), 0);
     sockenv_sleep_ms(20);
-    link_loss(1.0);
+    sockenv_link_loss(&env, 1.0);
     ck_assert_int_eq(tapir_write(c, "ping", 4), 4);
     /* R1: the third retransmission, some 50 + 100 + 200 ms from now. */
     uint64_t end = sockenv_ms() + 5000;
@@ -202,7 +193,7 @@ START_TEST(recverr_wakes_a_blocked_reader_at_r1_and_the_connection_goes_on)
     ck_assert_int_eq(err, 0);
     ck_assert_int_eq(sockenv_wait(c, POLLIN, 0) & (POLLERR | POLLHUP), 0);
     /* The link heals: the data arrives and the connection carries on. */
-    link_loss(0);
+    sockenv_link_loss(&env, 0);
     char b[8];
     ck_assert_int_eq(sockenv_wait(s, POLLIN, 10000) & POLLIN, POLLIN);
     ck_assert_int_eq(tapir_read(s, b, sizeof b), 4);
@@ -218,7 +209,7 @@ START_TEST(recverr_pending_error_shows_as_pollerr_and_so_error)
     int c, s;
     sockenv_pair(&env, 6400, &c, &s, NULL);
     set_ip(c, IP_RECVERR, 1);
-    link_loss(1.0);
+    sockenv_link_loss(&env, 1.0);
     ck_assert_int_eq(tapir_write(c, "ping", 4), 4);
     short ev = sockenv_wait(c, 0, 5000);        /* POLLERR comes unasked */
     ck_assert_msg(ev & POLLERR, "no POLLERR at R1 (revents 0x%x)", ev);
@@ -231,7 +222,7 @@ START_TEST(recverr_pending_error_shows_as_pollerr_and_so_error)
     ck_assert_int_eq(err, 0);
     /* Taken by SO_ERROR, so the next write just queues. */
     ck_assert_int_eq(tapir_write(c, "!", 1), 1);
-    link_loss(0);
+    sockenv_link_loss(&env, 0);
     char b[8];
     size_t got = 0;
     while (got < 5 && sockenv_wait(s, POLLIN, 10000) & POLLIN) {
@@ -248,7 +239,7 @@ START_TEST(without_recverr_r1_is_not_reported)
 {
     int c, s;
     sockenv_pair(&env, 6500, &c, &s, NULL);
-    link_loss(1.0);
+    sockenv_link_loss(&env, 1.0);
     ck_assert_int_eq(tapir_write(c, "ping", 4), 4);
     /* Well past R1 (about 350 ms): nothing to report (SHLD-20). */
     ck_assert_int_eq(sockenv_wait(c, POLLIN, 1200), 0);
@@ -256,7 +247,7 @@ START_TEST(without_recverr_r1_is_not_reported)
     socklen_t len = sizeof err;
     ck_assert_int_eq(tapir_getsockopt(c, SOL_SOCKET, SO_ERROR, &err, &len), 0);
     ck_assert_int_eq(err, 0);
-    link_loss(0);
+    sockenv_link_loss(&env, 0);
     char b[8];
     ck_assert_int_eq(sockenv_wait(s, POLLIN, 10000) & POLLIN, POLLIN);
     ck_assert_int_eq(tapir_read(s, b, sizeof b), 4);
