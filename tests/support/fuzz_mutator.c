@@ -476,23 +476,82 @@ static void ip_fix(uint8_t *pkt, size_t ihl, size_t total)
     put_be16(pkt + 10, csum_fold(csum_partial(pkt, ihl, 0)));
 }
 
+/* An IPv4 packet carrying a TCP segment that parses, as both mutators
+ * take it. */
+struct frame {
+    uint8_t *pkt, *seg;
+    size_t ihl, total;
+    uint32_t src, dst;
+    struct tcp_seg og;
+};
+
+static bool frame_parse(struct fuzz_mutator *m, uint8_t *pkt, size_t len, struct frame *f)
+{
+    if (len < 20 || (pkt[0] >> 4) != 4 || pkt[9] != 6)
+        return false;
+    f->pkt = pkt;
+    f->ihl = (size_t)(pkt[0] & 15) * 4;
+    f->total = get_be16(pkt + 2);
+    if (f->ihl < 20 || f->total > len || f->total < f->ihl + TCP_HDR_LEN || f->total - f->ihl > FUZZ_SEG_MAX)
+        return false;
+    f->src = get_be32(pkt + 12);
+    f->dst = get_be32(pkt + 16);
+    f->seg = pkt + f->ihl;
+    enum tapir_drop_reason why;
+    if (tcp_parse(f->seg, f->total - f->ihl, f->src, f->dst, &f->og, &why) < 0)
+        return false;
+    m->seen++;
+    return true;
+}
+
+typedef bool (*frame_safe_fn)(const struct tcp_seg *og, const struct tcp_seg *ng,
+                              const struct fuzz_view *view, bool rst_allowed);
+#define FRAME_VETOED (-1L)
+
+/* Put the mutated header h, the original payload and `extra` random bytes
+ * in place of f's segment, with a right checksum, or a wrong one when
+ * bad_csum. A segment the receiver will take is first checked by safe
+ * (the veto rules): FRAME_VETOED, and the packet untouched, when it lies.
+ * 0 when it does not fit; else the packet's new length. */
+static long frame_rewrite(struct fuzz_mutator *m, size_t cap, const struct frame *f, const struct hdr *h,
+                          uint32_t extra, bool bad_csum, frame_safe_fn safe, const struct fuzz_view *view,
+                          bool rst_allowed)
+{
+    size_t newlen = h->len + f->og.len + extra;
+    if (f->ihl + newlen > cap || newlen > FUZZ_SEG_MAX)
+        return 0;
+    uint8_t out[FUZZ_SEG_MAX];
+    memcpy(out, h->b, h->len);
+    memcpy(out + h->len, f->og.data, f->og.len);
+    for (uint32_t i = 0; i < extra; i++)
+        out[h->len + f->og.len + i] = (uint8_t)rnd(m);
+    tcp_fill_checksum(out, newlen, f->src, f->dst);
+    if (bad_csum) {
+        out[16 + below(m, 2)] ^= (uint8_t)(1u << below(m, 8));
+    } else {
+        struct tcp_seg ng;
+        enum tapir_drop_reason why;
+        if (tcp_parse_csum(out, newlen, f->src, f->dst, false, &ng, &why) == 0) {
+            if (!safe(&f->og, &ng, view, rst_allowed))
+                return FRAME_VETOED;
+            if ((ng.flags & TCP_URG) && ng.urp)
+                m->urg_applied++;
+        }
+    }
+    memcpy(f->seg, out, newlen);
+    if (f->ihl + newlen != f->total)
+        ip_fix(f->pkt, f->ihl, f->ihl + newlen);
+    return (long)(f->ihl + newlen);
+}
+
 size_t fuzz_mutate(struct fuzz_mutator *m, uint8_t *pkt, size_t len, size_t cap, const struct fuzz_view *view)
 {
     m->last_mutated = false;
-    if (len < 20 || (pkt[0] >> 4) != 4 || pkt[9] != 6)
+    struct frame f;
+    if (!frame_parse(m, pkt, len, &f))
         return len;
-    size_t ihl = (size_t)(pkt[0] & 15) * 4;
-    size_t total = get_be16(pkt + 2);
-    if (ihl < 20 || total > len || total < ihl + TCP_HDR_LEN || total - ihl > FUZZ_SEG_MAX)
-        return len;
-    uint32_t src = get_be32(pkt + 12), dst = get_be32(pkt + 16);
-    uint8_t *seg = pkt + ihl;
-    size_t seglen = total - ihl;
-    struct tcp_seg og;
-    enum tapir_drop_reason why;
-    if (tcp_parse(seg, seglen, src, dst, &og, &why) < 0)
-        return len;
-    m->seen++;
+    const struct tcp_seg og = f.og;
+    uint8_t *seg = f.seg;
     /* RSTs pass unchanged: the stacks answer segments sent to mutated
      * ports with RSTs to those ports, and flipping such a RST's port back
      * would forge a valid reset (a lie, like an injected RST). */
@@ -537,29 +596,11 @@ size_t fuzz_mutate(struct fuzz_mutator *m, uint8_t *pkt, size_t len, size_t cap,
     bool bad_csum = !rst && forced < 0 && below(m, 10) == 0;
 
     /* The new segment: mutated header, original payload. */
-    size_t newlen = h.len + og.len;
-    if (ihl + newlen > cap || newlen > FUZZ_SEG_MAX)
+    long newlen = frame_rewrite(m, cap, &f, &h, 0, bad_csum, is_safe, view, rst);
+    if (newlen == FRAME_VETOED)
+        m->vetoed[kind]++;
+    if (newlen <= 0)
         return len;
-    uint8_t out[FUZZ_SEG_MAX];
-    memcpy(out, h.b, h.len);
-    memcpy(out + h.len, og.data, og.len);
-    tcp_fill_checksum(out, newlen, src, dst);
-    if (bad_csum) {
-        out[16 + below(m, 2)] ^= (uint8_t)(1u << below(m, 8));
-    } else {
-        struct tcp_seg ng;
-        if (tcp_parse_csum(out, newlen, src, dst, false, &ng, &why) == 0) {
-            if (!is_safe(&og, &ng, view, rst)) {
-                m->vetoed[kind]++;
-                return len;
-            }
-            if ((ng.flags & TCP_URG) && ng.urp)
-                m->urg_applied++;
-        }
-    }
-    memcpy(seg, out, newlen);
-    if (ihl + newlen != total)
-        ip_fix(pkt, ihl, ihl + newlen);
     if (rst)
         m->rst_armed = false;
     m->applied[bad_csum ? FUZZ_BAD_CSUM : kind]++;
@@ -572,7 +613,7 @@ size_t fuzz_mutate(struct fuzz_mutator *m, uint8_t *pkt, size_t len, size_t cap,
             fprintf(stderr, "%s%02x", i % 4 ? "" : " ", h.b[i]);
         fprintf(stderr, "\n");
     }
-    return ihl + newlen;
+    return (size_t)newlen;
 }
 
 void fuzz_mutator_print(const struct fuzz_mutator *m, const char *prefix)
@@ -976,20 +1017,11 @@ size_t fuzz_mutate_hs(struct fuzz_mutator *m, uint8_t *pkt, size_t len, size_t c
 {
     m->last_mutated = false;
     m->last_hs = false;
-    if (len < 20 || (pkt[0] >> 4) != 4 || pkt[9] != 6)
+    struct frame f;
+    if (!frame_parse(m, pkt, len, &f))
         return len;
-    size_t ihl = (size_t)(pkt[0] & 15) * 4;
-    size_t total = get_be16(pkt + 2);
-    if (ihl < 20 || total > len || total < ihl + TCP_HDR_LEN || total - ihl > FUZZ_SEG_MAX)
-        return len;
-    uint32_t src = get_be32(pkt + 12), dst = get_be32(pkt + 16);
-    uint8_t *seg = pkt + ihl;
-    size_t seglen = total - ihl;
-    struct tcp_seg og;
-    enum tapir_drop_reason why;
-    if (tcp_parse(seg, seglen, src, dst, &og, &why) < 0)
-        return len;
-    m->seen++;
+    const struct tcp_seg og = f.og;
+    uint8_t *seg = f.seg;
     if (og.flags & TCP_RST)
         return len;         /* as fuzz_mutate: never mutate a RST */
     bool rst = m->rst_armed && (og.flags & TCP_ACK) && !(og.flags & TCP_SYN);
@@ -1039,34 +1071,16 @@ size_t fuzz_mutate_hs(struct fuzz_mutator *m, uint8_t *pkt, size_t len, size_t c
     }
     bool bad_csum = !rst && !syn_rst && below(m, 10) == 0;
 
-    size_t newlen = h.len + og.len + hx.syn_data;
-    if (ihl + newlen > cap || newlen > FUZZ_SEG_MAX)
-        return len;
-    uint8_t out[FUZZ_SEG_MAX];
-    memcpy(out, h.b, h.len);
-    memcpy(out + h.len, og.data, og.len);
-    for (uint32_t i = 0; i < hx.syn_data; i++)
-        out[h.len + og.len + i] = (uint8_t)rnd(m);
-    tcp_fill_checksum(out, newlen, src, dst);
-    if (bad_csum) {
-        out[16 + below(m, 2)] ^= (uint8_t)(1u << below(m, 8));
-    } else {
-        struct tcp_seg ng;
-        if (tcp_parse_csum(out, newlen, src, dst, false, &ng, &why) == 0) {
-            if (!is_safe_hs(&og, &ng, view, rst || syn_rst)) {
-                if (hs)
-                    m->hs_vetoed[kind]++;
-                else
-                    m->vetoed[kind]++;
-                return len;
-            }
-            if ((ng.flags & TCP_URG) && ng.urp)
-                m->urg_applied++;
-        }
+    long newlen = frame_rewrite(m, cap, &f, &h, hx.syn_data, bad_csum, is_safe_hs, view,
+                                rst || syn_rst);
+    if (newlen == FRAME_VETOED) {
+        if (hs)
+            m->hs_vetoed[kind]++;
+        else
+            m->vetoed[kind]++;
     }
-    memcpy(seg, out, newlen);
-    if (ihl + newlen != total)
-        ip_fix(pkt, ihl, ihl + newlen);
+    if (newlen <= 0)
+        return len;
     if (rst)
         m->rst_armed = false;
     if (syn_rst)
@@ -1089,7 +1103,7 @@ size_t fuzz_mutate_hs(struct fuzz_mutator *m, uint8_t *pkt, size_t len, size_t c
             fprintf(stderr, "%s%02x", i % 4 ? "" : " ", h.b[i]);
         fprintf(stderr, " +%u\n", hx.syn_data);
     }
-    return ihl + newlen;
+    return (size_t)newlen;
 }
 
 void fuzz_mutator_print_hs(const struct fuzz_mutator *m, const char *prefix)
