@@ -226,9 +226,23 @@ START_TEST(realtime_fd_readable_while_frames_wait)
     fill(60, 0);
     tapir_dev_send(a, frame, 60);
     tapir_dev_send(a, frame, 60);
+    struct timespec sent;
+    clock_gettime(CLOCK_MONOTONIC, &sent);     /* both sent by now */
     ck_assert(!readable(b->fd, 0));            /* not due yet */
     ck_assert(readable(b->fd, 1000));          /* due after ~20 ms */
     ck_assert(!readable(a->fd, 0));
+    /* The second frame may have been sent well after the first (a busy,
+     * sanitized run was preempted between the two sends), so it is not
+     * due yet when the first is. Wait until both surely are: then the
+     * descriptor must stay readable after the first is taken. */
+    struct timespec both_due = sent;
+    both_due.tv_nsec += 25 * 1000 * 1000;
+    if (both_due.tv_nsec >= 1000000000L) {
+        both_due.tv_sec++;
+        both_due.tv_nsec -= 1000000000L;
+    }
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &both_due, NULL) == EINTR)
+        ;
     ck_assert_int_eq(tapir_dev_recv(b, got, sizeof got), 60);
     ck_assert(readable(b->fd, 0));             /* one more waits */
     ck_assert_int_eq(tapir_dev_recv(b, got, sizeof got), 60);
