@@ -368,6 +368,7 @@ static void retransmit_first(struct tcp_conn *c, bool restart_timer)
 static bool rcv_ack(struct tcp_conn *c, const struct tcp_seg *g, uint32_t seq)
 {
     struct tapir_stack *s = c->s;
+    const uint32_t una_before = c->snd_una;     /* for the window update below */
     if (c->probe_out && g->ack == c->snd_nxt + 1 && seq_gt(g->ack, c->snd_max)) {
         c->snd_max = g->ack;            /* the peer took our zero-window probe byte */
         c->probe_out = false;
@@ -450,8 +451,30 @@ static bool rcv_ack(struct tcp_conn *c, const struct tcp_seg *g, uint32_t seq)
             retransmit_first(c, true);
     }
     tcp_undo_after_ack(c);                  /* RFC 3708: all retransmissions D-SACKed? */
-    /* Window update (3.10.7.4 step 5): only from a newer segment. */
-    if (seq_lt(c->snd_wl1, seq) || (c->snd_wl1 == seq && seq_leq(c->snd_wl2, g->ack))) {
+    /* Window update (RFC 9293 3.10.7.4 step 5): only from a segment the
+     * peer sent no earlier than the one that set SND.WL1/WL2, so that an
+     * old, reordered segment does not bring back an old window. The RFC
+     * asks for SND.WL1 < SEG.SEQ, or SND.WL1 = SEG.SEQ and SND.WL2 =<
+     * SEG.ACK; here SND.WL2 =< SEG.ACK in both cases (the peer's ACKs
+     * never go back, so a segment acknowledging less than SND.WL2 is
+     * older whatever its SEQ; see below for why that matters).
+     * Also, as Linux does, from any ACK of new data (SEG.ACK beyond the
+     * SND.UNA this segment found): the peer sent it after every segment
+     * that acknowledged less, so its window is the newest we hold, even
+     * if SND.WL1 says otherwise. Without that case one in-window pure ACK
+     * whose SEQ was forged (or corrupted) ahead of the peer's real
+     * sequence numbers moves SND.WL1 there, and every real window update
+     * is ignored until the peer's SEQ passes it, which a peer with
+     * nothing to send never does: a zero window would then open only one
+     * probe byte at a time. With it, the next ACK of new data (of a
+     * zero-window probe too) takes the window and pulls SND.WL1/WL2 back
+     * to the peer's real numbers. An old segment that acknowledges
+     * nothing new still cannot change the window. Since SND.WL1 can now
+     * go back (to a retransmission's SEQ), a late segment sent before
+     * that retransmission may have a SEQ above it: its ACK, below
+     * SND.WL2, keeps its window out. */
+    bool newer = seq_leq(c->snd_wl1, seq) && seq_leq(c->snd_wl2, g->ack);
+    if (newer || seq_gt(g->ack, una_before)) {
         c->snd_wnd = wnd;
         c->snd_wl1 = seq;
         c->snd_wl2 = g->ack;

@@ -960,12 +960,20 @@ static bool is_safe_hs(const struct tcp_seg *og, const struct tcp_seg *ng, const
     if ((ng->flags & TCP_RST) && !(og->flags & TCP_RST) && !rst_allowed)
         return false;
     /* A segment from the sender's future: accepted (in the window), its
-     * SEQ becomes SND.WL1 and the window it carries stays until the
-     * sender's real sequence numbers pass it (RFC 9293 3.10.7.4); a
-     * sender with nothing more to send never does (a FIN one past its
-     * real place, or one dropped out of the window, is harmless). */
+     * SEQ becomes SND.WL1 (RFC 9293 3.10.7.4) and the sender's real
+     * window updates, older, are ignored. The receiver takes the window
+     * again from the next ACK of new data (tcp_input.c, as Linux), which
+     * comes as soon as the sender accepts anything: a probe into a zero
+     * window that opened, data sent into a window that lied small. One
+     * case stays: the lie opens a window that is really zero. The
+     * receiver then sends into it, the sender accepts nothing and
+     * acknowledges nothing new, its zero windows are ignored, and
+     * retransmissions (not persist probes) run until the window really
+     * opens, or out (ETIMEDOUT). A FIN one past its real place, or a
+     * segment dropped out of the window, is harmless. */
     bool fin_one_past = (og->flags & TCP_FIN) && ng->seq == og->seq + og->len + 1;
-    if (!is_syn(ng) && (ng->flags & TCP_ACK) && seq_gt(ng->seq, og->seq) && !fin_one_past &&
+    bool opens_zero_window = og->wnd == 0 && ng->wnd != 0;
+    if (!is_syn(ng) && (ng->flags & TCP_ACK) && seq_gt(ng->seq, og->seq) && opens_zero_window && !fin_one_past &&
         !(view->valid && far_outside(ng->seq, view->rcv_nxt)))
         return false;
     if ((ng->flags & TCP_FIN) && (!(og->flags & TCP_FIN) || ng->seq != og->seq || ng->len != og->len)) {

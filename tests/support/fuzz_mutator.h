@@ -164,12 +164,16 @@ void fuzz_mutator_print(const struct fuzz_mutator *m, const char *prefix);
  *    as much, would acknowledge the real one and the ends would be
  *    established on different numbers (the fuzzer found all three);
  *  - a segment with ACK whose SEG.SEQ moved ahead of the original's,
- *    within the receiver's reach: its SEQ would become the receiver's
- *    SND.WL1 and the window it carries would stay until the sender's real
- *    sequence numbers pass it (RFC 9293 3.10.7.4), which for a sender
- *    with nothing more to send is never (the fuzzer saw a flipped SEQ and
- *    window on a handshake ACK leave the server probing a zero window
- *    byte by byte for 20 minutes);
+ *    within the receiver's reach, and whose window is open where the
+ *    original's is zero: its SEQ becomes the receiver's SND.WL1 (RFC
+ *    9293 3.10.7.4), the sender's real zero windows (older SEQ, nothing
+ *    new acknowledged) are ignored, and the receiver retransmits into the
+ *    closed window, without persist probes, until it opens or the retries
+ *    run out. Other windows with SEQ ahead are allowed: tcp_input.c takes
+ *    the window from every ACK of new data too, so the next one undoes
+ *    the lie (before it did, the fuzzer saw a flipped SEQ and window on a
+ *    handshake ACK leave the server probing a zero window byte by byte
+ *    for 20 minutes);
  *  - a SYN made of a segment that was none, to a connection in SYN_SENT
  *    or carrying ACK (an IRS the sender never chose);
  * and allows lies that are harmless by construction:
