@@ -67,6 +67,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -170,9 +171,51 @@ int tapir_ioctl(int fd, unsigned long request, ...);
  * (unknown descriptor); POLLRDNORM/POLLWRNORM mirror POLLIN/POLLOUT. */
 int tapir_poll(struct pollfd *fds, nfds_t nfds, int timeout);
 
+/* epoll(7) over tapir sockets and kernel descriptors at once.
+ *
+ * An instance keeps its interest list between calls and a ready list that
+ * the stack fills as sockets change, so a wait costs what became ready, not
+ * what is registered: the call for servers with many connections (tapir_poll
+ * looks at every descriptor of its set on every call).
+ *
+ * - tapir_epoll_create1(flags): flags 0 or EPOLL_CLOEXEC (accepted, nothing
+ *   to do), else EINVAL. The descriptor is a tapir one, from its own range
+ *   (TAPIR_EPOLL_FD_BASE up); close it with tapir_close. tapir_epoll_create
+ *   takes a size > 0 (EINVAL otherwise) and ignores it, as Linux does.
+ * - tapir_epoll_ctl(epfd, op, fd, event): EPOLL_CTL_ADD/MOD/DEL of a tapir
+ *   socket or a kernel descriptor (the latter go to a kernel epoll instance
+ *   inside, with their errors: EPERM for a regular file, ...). Events:
+ *   EPOLLIN, EPOLLOUT, EPOLLPRI, EPOLLRDHUP (and the RDNORM/WRNORM forms)
+ *   with the meanings of tapir_poll; EPOLLERR and EPOLLHUP are always
+ *   reported; EPOLLET (edge-triggered: reported once per change) and
+ *   EPOLLONESHOT (reported once, then disabled until EPOLL_CTL_MOD).
+ *   EPOLLEXCLUSIVE and EPOLLWAKEUP are accepted and have no effect.
+ *   Errors as Linux: EBADF (epfd or fd unknown), EINVAL (epfd not an epoll
+ *   instance, fd == epfd, fd another tapir epoll instance: nesting is not
+ *   supported, unknown op), EEXIST (ADD of a registered fd), ENOENT (MOD or
+ *   DEL of an unregistered one), EFAULT (event NULL for ADD or MOD), ENOMEM.
+ * - tapir_epoll_wait(epfd, events, maxevents, timeout): as epoll_wait(2);
+ *   EINVAL for maxevents <= 0, EFAULT for events NULL, EBADF/EINVAL for
+ *   epfd. Level-triggered registrations that are still ready go to the back
+ *   of the ready list when reported, so a maxevents smaller than the ready
+ *   set serves them in turn. With every registered socket on one stack, the
+ *   waiting thread drives that stack's device itself (as tapir_poll and
+ *   blocking calls do; see README, caller-driven mode).
+ * - Closing a registered socket (tapir_close) removes its registration, as
+ *   closing a file does in Linux; its descriptor number may then be
+ *   registered again for whatever socket gets it next.
+ * - An epoll instance cannot itself be polled (tapir_poll reports POLLNVAL)
+ *   or registered in another. */
+#define TAPIR_EPOLL_FD_BASE (1 << 30)
+int tapir_epoll_create1(int flags);
+int tapir_epoll_create(int size);
+int tapir_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event);
+int tapir_epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout);
+
 /* The most tapir descriptors open at once in this process (default 65536).
  * Lowering it below the number open is allowed: new ones then fail with
- * EMFILE until enough are closed. Returns 0, or -EINVAL for 0. */
+ * EMFILE until enough are closed. Returns 0, or -EINVAL for 0 or a limit
+ * above TAPIR_EPOLL_FD_BASE - TAPIR_FD_BASE. */
 int tapir_socket_set_limit(unsigned limit);
 /* True if fd is a tapir descriptor that is open. */
 int tapir_is_socket(int fd);

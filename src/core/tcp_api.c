@@ -395,6 +395,11 @@ unsigned tcp_events(const struct tcp_conn *c)
     return ev;
 }
 
+uint64_t tcp_progress(const struct tcp_conn *c)
+{
+    return c->bytes_received + (uint32_t)(c->snd_una - c->iss);
+}
+
 int tcp_take_error(struct tcp_conn *c)
 {
     int e = c->error;

@@ -34,6 +34,10 @@ enum {
     TCP_EV_URGENT     = 1u << 7,  /* an urgent byte is held, unread (POLLPRI) */
 };
 
+/* A count that moves whenever bytes arrive or bytes sent are acknowledged
+ * (room to send): what an edge-triggered waiter (EPOLLET) must be told about
+ * again even when the readiness bits stay the same. */
+uint64_t tcp_progress(const struct tcp_conn *c);
 /* Called (from inside input/poll/API calls) whenever a connection's readiness
  * may have changed; owner is what tcp_set_owner() stored. */
 typedef void (*tcp_notify_fn)(void *owner, struct tcp_conn *c, unsigned events);

@@ -55,6 +55,10 @@ void sock_wake(struct tsock *so)
     runtime_wake_driver(so->stack, &so->gen);
     const uint64_t one = 1;
     for (struct poll_waiter *w = so->waiters; w; w = w->next) {
+        if (w->epi) {
+            sock_epoll_wake(w->epi);
+            continue;
+        }
         if (w->hits) {
             (*w->hits)++;
             /* The poll driving the device on this very thread sees it. */
@@ -68,6 +72,25 @@ void sock_wake(struct tsock *so)
         ssize_t n = write(w->efd, &one, sizeof one);
         (void)n;
     }
+}
+
+void sock_waiter_hang(struct tsock *so, struct poll_waiter *w)
+{
+    w->next = so->waiters;
+    if (w->next)
+        w->next->pprev = &w->next;
+    w->pprev = &so->waiters;
+    so->waiters = w;
+}
+
+void sock_waiter_unhang(struct poll_waiter *w)
+{
+    if (!w->pprev)
+        return;
+    *w->pprev = w->next;
+    if (w->next)
+        w->next->pprev = w->pprev;
+    w->pprev = NULL;
 }
 
 int sock_wait(struct tsock *so, uint64_t deadline)
@@ -137,6 +160,7 @@ void sock_take_accepted(struct tsock *so)
         *so->acc_tail = a;
         so->acc_tail = &a->next;
         so->acc_len++;
+        so->acc_taken++;
     }
 }
 
@@ -270,7 +294,8 @@ void tapir_stack_hook_states(tapir_stack *s, tapir_state_hook fn, void *ctx)
 
 int tapir_socket_set_limit(unsigned limit)
 {
-    if (limit == 0)
+    /* Above that, socket descriptors would reach the epoll instances'. */
+    if (limit == 0 || limit > (unsigned)(TAPIR_EPOLL_FD_BASE - TAPIR_FD_BASE))
         return -EINVAL;
     pthread_mutex_lock(&table_mx);
     slots_limit = limit;
@@ -364,6 +389,11 @@ static struct tsock *tsock_new(void)
 static void tsock_delete(struct tsock *so)
 {
     free_acc_spares(so);
+    while (so->parked) {
+        struct poll_waiter *w = so->parked;
+        so->parked = w->parked_next;
+        free(w);
+    }
     pthread_mutex_destroy(&so->wait_mx);
     pthread_cond_destroy(&so->wait_cv);
     if (tsock_nspares >= TSOCK_SPARES_MAX) {
@@ -409,6 +439,30 @@ static void user_put(struct sock_stack *ss)
      * dead (table lock) before it waits. */
     if (--ss->users == 0 && ss->dead)
         pthread_cond_broadcast(&ss->users_cv);
+}
+
+bool sock_is_current(const struct tsock *so)
+{
+    return slot_lookup(so->fd) == so;
+}
+
+void sock_ref_held(struct tsock *so) { so->refs++; }
+void sock_unref_held(struct tsock *so) { tsock_unref(so); }
+
+int sock_user_held(struct sock_stack *ss)
+{
+    if (ss->dead)
+        return -ECONNABORTED;
+    ss->users++;
+    return 0;
+}
+
+void sock_user_put_held(struct sock_stack *ss) { user_put(ss); }
+
+void sock_park_waiter_held(struct tsock *so, struct poll_waiter *w)
+{
+    w->parked_next = so->parked;
+    so->parked = w;
 }
 
 void sock_table_lock(void) { pthread_mutex_lock(&table_mx); }
@@ -619,6 +673,8 @@ static void close_linger(struct tsock *so)
 
 int tapir_close(int fd)
 {
+    if (fd >= TAPIR_EPOLL_FD_BASE)
+        return sock_epoll_close(fd);
     pthread_mutex_lock(&table_mx);
     struct tsock *so = slot_lookup(fd);
     if (!so) {

@@ -44,11 +44,16 @@ struct sock_stack {
 };
 
 /* One tapir_poll() call waiting on one socket: the notify callback writes
- * to efd so the real poll(2) over kernel descriptors wakes up. */
+ * to efd so the real poll(2) over kernel descriptors wakes up. An epoll
+ * instance's registration is a waiter too (epi set): a wake puts it on the
+ * instance's ready list instead (socket_epoll.c). */
+struct epoll_item;
 struct poll_waiter {
     int efd;               /* -1 until the tapir_poll call sleeps */
     unsigned *hits;        /* bumped at every wake (runtime lock); may be NULL */
+    struct epoll_item *epi;              /* NULL: a tapir_poll call's */
     struct poll_waiter *next, **pprev;   /* in tsock.waiters; pprev NULL: unlinked */
+    struct poll_waiter *parked_next;     /* in tsock.parked (sock_park_waiter_held) */
 };
 
 /* Options kept by the socket, so getsockopt answers and accept() can pass
@@ -90,10 +95,14 @@ struct tsock {
     bool closed;                   /* tapir_close() ran: waiters get EBADF */
     bool dead;                     /* the stack stopped: ECONNABORTED */
     struct poll_waiter *waiters;
+    /* table lock: waiters left hung on a socket whose stack stopped, freed
+     * with the tsock (sock_park_waiter_held) */
+    struct poll_waiter *parked;
     struct sock_opts opts;
     /* listener: connections taken from the core, oldest first */
     struct accepted *acc_head, **acc_tail;
     unsigned acc_len, backlog;
+    unsigned acc_taken;            /* connections ever taken (EPOLLET's edges) */
     /* listener: spare nodes for acc_* (at most as many as ever queued at
      * once, so no more than the backlog), sparing a malloc per connection */
     struct accepted *acc_spare;
@@ -141,6 +150,10 @@ void sock_release_held(struct tsock *so);
  * 0, -EAGAIN at the deadline, -EBADF closed meanwhile, -ECONNABORTED stack
  * stopped meanwhile. */
 int sock_wait(struct tsock *so, uint64_t deadline);
+/* Hang w on so's waiter list / take it off again (no-op if not hung);
+ * runtime lock held. */
+void sock_waiter_hang(struct tsock *so, struct poll_waiter *w);
+void sock_waiter_unhang(struct poll_waiter *w);
 /* Wake every waiter of so (runtime lock held). */
 void sock_wake(struct tsock *so);
 /* A new socket in the table with a reference for the caller (who then owns
@@ -151,6 +164,25 @@ int sock_alloc(tapir_stack *stack, struct sock_stack *same, struct tsock **out);
 void sock_unalloc(struct tsock *so);
 /* Unreferenced tsocks kept for reuse by sock_alloc (a bounded number). */
 unsigned sock_spare_count(void);
+/* For holders of a tsock pointer rather than a descriptor (an epoll
+ * registration keeps a reference, not a user, so a stopping stack is not
+ * held up by it). All with the table lock held:
+ *   sock_is_current  the descriptor so->fd still refers to so (not closed,
+ *                    not reused by another socket);
+ *   sock_ref_held / sock_unref_held   take / drop a reference;
+ *   sock_user_held   take a user of the socket's stack (so its runtime lock
+ *                    may be taken): 0, or -ECONNABORTED when it stopped;
+ *   sock_user_put_held  drop it. */
+bool sock_is_current(const struct tsock *so);
+void sock_ref_held(struct tsock *so);
+void sock_unref_held(struct tsock *so);
+int sock_user_held(struct sock_stack *ss);
+void sock_user_put_held(struct sock_stack *ss);
+/* A waiter still hung on so whose stack stopped (its lock can no longer be
+ * taken to unhang it, and a tapir_poll call that holds a user may still
+ * unhang its own waiter beside it): so keeps it and frees it with itself.
+ * w must be the start of a malloc'd block. Table lock held. */
+void sock_park_waiter_held(struct tsock *so, struct poll_waiter *w);
 /* Make sure the core tells us about readiness changes (runtime lock held). */
 void sock_attach_conn(struct tsock *so, struct tcp_conn *c);
 uint64_t sock_now_us(void);
@@ -165,6 +197,18 @@ struct tcp_conn *sock_pop_accepted(struct tsock *so);
 /* Listener: reset every taken connection (close) or forget them (the stack
  * stopped and frees them). */
 void sock_drop_accepted(struct tsock *so, bool reset);
+
+/* ---- socket_poll.c ---- */
+/* Readiness of so as Linux's tcp_poll reports it, masked by events (POLLERR
+ * and POLLHUP always pass; POLLNVAL for a closed socket). Runtime lock held. */
+short sock_poll_revents(struct tsock *so, short events);
+
+/* ---- socket_epoll.c ---- */
+/* A registered socket's readiness may have changed (sock_wake, runtime lock
+ * held): put the registration on its instance's ready list, wake a wait. */
+void sock_epoll_wake(struct epoll_item *it);
+/* tapir_close of an epoll instance's descriptor. */
+int sock_epoll_close(int epfd);
 
 /* ---- socket_opt.c ---- */
 /* Apply the options a connection inherits (runtime lock held). */

@@ -25,8 +25,7 @@
 #include "sock/runtime.h"
 #include "sock/socket_internal.h"
 
-/* Readiness of one socket as Linux's tcp_poll reports it (runtime lock held). */
-static short sock_revents(struct tsock *so, short events)
+short sock_poll_revents(struct tsock *so, short events)
 {
     if (so->closed)
         return POLLNVAL;
@@ -92,25 +91,6 @@ struct poll_call {
 /* What a phase does to each socket, with its stack's lock held. */
 enum poll_phase { PHASE_LINK_SCAN, PHASE_SCAN, PHASE_EFD, PHASE_UNLINK };
 
-static void waiter_link(struct tsock *so, struct poll_waiter *w)
-{
-    w->next = so->waiters;
-    if (w->next)
-        w->next->pprev = &w->next;
-    w->pprev = &so->waiters;
-    so->waiters = w;
-}
-
-static void waiter_unlink(struct poll_waiter *w)
-{
-    if (!w->pprev)
-        return;
-    *w->pprev = w->next;
-    if (w->next)
-        w->next->pprev = w->pprev;
-    w->pprev = NULL;
-}
-
 static int ms_until(uint64_t deadline)
 {
     if (deadline == SOCK_FOREVER)
@@ -141,14 +121,14 @@ static int phase_one(struct poll_call *pc, nfds_t i, enum poll_phase ph, int efd
     case PHASE_LINK_SCAN:
     case PHASE_SCAN:
         if (ph == PHASE_LINK_SCAN)
-            waiter_link(sl->so, &sl->w);     /* and look in the same hold */
-        pc->fds[i].revents = sock_revents(sl->so, pc->fds[i].events);
+            sock_waiter_hang(sl->so, &sl->w);     /* and look in the same hold */
+        pc->fds[i].revents = sock_poll_revents(sl->so, pc->fds[i].events);
         return pc->fds[i].revents != 0;
     case PHASE_EFD:
         sl->w.efd = efd;
         return 0;
     case PHASE_UNLINK:
-        waiter_unlink(&sl->w);
+        sock_waiter_unhang(&sl->w);
         return 0;
     }
     return 0;

@@ -195,3 +195,16 @@ void sockenv_link_loss(struct sock_env *e, double loss)
     p.loss = loss;
     tapir_vlink_set_impairments(e->link_a, &p);
 }
+
+int sockenv_epoll_new(void)
+{
+    int ep = tapir_epoll_create1(0);
+    ck_assert_msg(ep >= TAPIR_EPOLL_FD_BASE, "epoll_create1: %s", strerror(errno));
+    return ep;
+}
+
+void sockenv_epoll_add(int ep, int fd, uint32_t events, uint64_t data)
+{
+    struct epoll_event ev = { .events = events, .data.u64 = data };
+    ck_assert_msg(tapir_epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0, "ADD %d: %s", fd, strerror(errno));
+}

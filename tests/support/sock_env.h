@@ -62,6 +62,11 @@ void sockenv_join_reader(struct sockenv_reader *r, pthread_t t, int ms);
 /* Thread: write one byte to the pipe end *(int *)arg after 50 ms. */
 void *sockenv_write_pipe_later(void *arg);
 
+/* A new tapir epoll instance (asserts it was made). */
+int sockenv_epoll_new(void);
+/* EPOLL_CTL_ADD fd with events and data (asserts it worked). */
+void sockenv_epoll_add(int ep, int fd, uint32_t events, uint64_t data);
+
 /* Monotonic milliseconds. */
 uint64_t sockenv_ms(void);
 /* Sleep ms milliseconds (wall clock). */
