@@ -428,6 +428,22 @@ int bn_poll(struct pollfd *fds, nfds_t n, int timeout_ms)
     return bench_mode.tapir ? tapir_poll(fds, n, timeout_ms) : poll(fds, n, timeout_ms);
 }
 
+int bn_epoll_create(void)
+{
+    return bench_mode.tapir ? tapir_epoll_create1(0) : epoll_create1(0);
+}
+
+int bn_epoll_ctl(int ep, int op, int fd, struct epoll_event *ev)
+{
+    return bench_mode.tapir ? tapir_epoll_ctl(ep, op, fd, ev) : epoll_ctl(ep, op, fd, ev);
+}
+
+int bn_epoll_wait(int ep, struct epoll_event *evs, int max, int timeout_ms)
+{
+    return bench_mode.tapir ? tapir_epoll_wait(ep, evs, max, timeout_ms)
+                            : epoll_wait(ep, evs, max, timeout_ms);
+}
+
 int bn_write_all(int fd, const void *buf, size_t n)
 {
     const char *p = buf;

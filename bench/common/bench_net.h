@@ -24,6 +24,7 @@
 
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -87,6 +88,10 @@ int bn_set_timeouts(int fd, double seconds);
  * stderr, after `why`; nothing for kernel sockets. */
 void bn_print_tcp_info(int fd, const char *why);
 int bn_poll(struct pollfd *fds, nfds_t n, int timeout_ms);
+/* epoll(7) on the kernel's or tapir's descriptors (tapir_epoll_*). */
+int bn_epoll_create(void);
+int bn_epoll_ctl(int ep, int op, int fd, struct epoll_event *ev);
+int bn_epoll_wait(int ep, struct epoll_event *evs, int max, int timeout_ms);
 /* Write all n bytes (waiting on EAGAIN); 0 or -1. */
 int bn_write_all(int fd, const void *buf, size_t n);
 /* Read exactly n bytes; 0, or -1 (error or early EOF, errno ECONNRESET). */
