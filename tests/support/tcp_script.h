@@ -43,7 +43,7 @@ struct tcp_script {
     tapir_time_t now;
     /* Emitted segments not yet taken by an expectation. */
     struct tcp_script_out *out;
-    size_t out_head, out_len;
+    size_t out_head, out_len, out_cap;   /* a ring of out_cap (grows) */
     size_t non_tcp;                 /* frames that were not TCP/IPv4 */
     bool drop_output;               /* discard emitted frames (floods) */
     /* State changes. */

@@ -148,15 +148,26 @@ static uint64_t splitmix(uint64_t x)
     return x ^ (x >> 31);
 }
 
+/* The 8 pattern bytes of stream offsets [8 * word, 8 * word + 8). */
+static uint64_t pattern_word(uint64_t key, uint64_t word)
+{
+    return splitmix(key * 0x100000001b3ull ^ word);
+}
+
 uint8_t tcpsim_pattern_byte(uint64_t key, uint64_t off)
 {
-    return (uint8_t)(splitmix(key * 0x100000001b3ull ^ (off >> 3)) >> (8 * (off & 7)));
+    return (uint8_t)(pattern_word(key, off >> 3) >> (8 * (off & 7)));
 }
 
 void tcpsim_pattern_fill(uint64_t key, uint64_t off, uint8_t *dst, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        dst[i] = tcpsim_pattern_byte(key, off + i);
+    /* tcpsim_pattern_byte's values, one pattern_word per 8 bytes */
+    size_t i = 0;
+    while (i < n) {
+        uint64_t word = pattern_word(key, (off + i) >> 3);
+        for (unsigned b = (unsigned)((off + i) & 7); b < 8 && i < n; b++, i++)
+            dst[i] = (uint8_t)(word >> (8 * b));
+    }
 }
 
 /* ---- application end ---------------------------------------------------- */
@@ -174,14 +185,21 @@ void tcpsim_app_init(struct tcpsim_app *app, struct tcp_conn *c, uint64_t send_k
 
 void tcpsim_app_pump(struct tcpsim_app *app)
 {
-    uint8_t chunk[16384];
+    uint8_t chunk[sizeof app->out];
     if (!app->c)
         return;
     while (app->sent < app->to_send) {
-        uint64_t left = app->to_send - app->sent;
-        size_t n = left < sizeof chunk ? (size_t)left : sizeof chunk;
-        tcpsim_pattern_fill(app->send_key, app->sent, chunk, n);
-        long r = tcp_send(app->c, chunk, n);
+        /* The pattern is made once per chunk, not on every try: a full
+         * send buffer refuses most tries. */
+        if (app->sent < app->out_off || app->sent >= app->out_off + app->out_len) {
+            uint64_t left = app->to_send - app->sent;
+            app->out_off = app->sent;
+            app->out_len = left < sizeof app->out ? (size_t)left : sizeof app->out;
+            tcpsim_pattern_fill(app->send_key, app->out_off, app->out, app->out_len);
+        }
+        size_t at = (size_t)(app->sent - app->out_off);
+        size_t n = app->out_len - at;
+        long r = tcp_send(app->c, app->out + at, n);
         if (r < 0) {
             if (r != -EAGAIN && !app->error)
                 app->error = (int)r;
@@ -202,11 +220,16 @@ void tcpsim_app_pump(struct tcpsim_app *app)
                 app->error = (int)r;
             break;
         }
-        for (long i = 0; i < r; i++) {
-            uint64_t off = app->received + (uint64_t)i;
-            if (!app->mismatch && (off >= app->to_recv || chunk[i] != tcpsim_pattern_byte(app->recv_key, off))) {
-                app->mismatch = true;
-                app->mismatch_at = off;
+        if (!app->mismatch) {
+            uint8_t want[sizeof chunk];
+            tcpsim_pattern_fill(app->recv_key, app->received, want, (size_t)r);
+            for (long i = 0; i < r; i++) {
+                uint64_t off = app->received + (uint64_t)i;
+                if (off >= app->to_recv || chunk[i] != want[i]) {
+                    app->mismatch = true;
+                    app->mismatch_at = off;
+                    break;
+                }
             }
         }
         app->received += (uint64_t)r;

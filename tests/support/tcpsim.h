@@ -89,6 +89,9 @@ struct tcpsim_app {
     bool mismatch;
     uint64_t mismatch_at;
     int error;                          /* first error other than -EAGAIN */
+    uint8_t out[16384];                 /* pattern bytes [out_off, out_off + out_len) */
+    uint64_t out_off;
+    size_t out_len;
 };
 void tcpsim_app_init(struct tcpsim_app *app, struct tcp_conn *c, uint64_t send_key, uint64_t to_send,
                      uint64_t recv_key, uint64_t to_recv);

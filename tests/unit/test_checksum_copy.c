@@ -45,11 +45,13 @@ static void fill_random(uint8_t *p, size_t n, unsigned *seed)
 /* dst's guard bytes around [off, off+len) are untouched. */
 static void assert_guards(const uint8_t *buf, size_t size, size_t off, size_t len)
 {
-    for (size_t i = 0; i < size; i++) {
-        if (i >= off && i < off + len)
-            continue;
-        ck_assert_msg(buf[i] == GUARD_BYTE, "byte %zu outside [%zu, %zu) written", i, off, off + len);
-    }
+    /* One assertion per call, not per byte (the loops around it call this
+     * tens of thousands of times). */
+    size_t bad = size;
+    for (size_t i = 0; i < size && bad == size; i++)
+        if ((i < off || i >= off + len) && buf[i] != GUARD_BYTE)
+            bad = i;
+    ck_assert_msg(bad == size, "byte %zu outside [%zu, %zu) written", bad, off, off + len);
 }
 
 START_TEST(copy_equals_memcpy_and_csum_partial)
@@ -155,6 +157,15 @@ static void ring_setup(struct tcp_ring *r, uint8_t *mem, uint32_t cap, uint32_t 
     r->len = len;
 }
 
+/* mem[at..at+n) (wrapping at cap) holds want[0..n). */
+static bool ring_holds(const uint8_t *mem, uint32_t cap, uint32_t at, const uint8_t *want, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (mem[(at + i) % cap] != want[i])
+            return false;
+    return true;
+}
+
 /* Reading out of the ring with the sum: every start and length, so the
  * wrap falls at odd and even positions; the frame gets exactly the bytes
  * and the sum is that of the copied bytes. */
@@ -172,8 +183,11 @@ START_TEST(ring_read_csum_wraps_at_any_offset)
                 memset(frame, GUARD_BYTE, sizeof frame);
                 uint32_t got = tcp_ring_read_csum(&r, off, frame + GUARD, n);
                 ck_assert_uint_eq(csum_fold(got), fold_with(0, reference_sum(frame + GUARD, n, false)));
-                for (uint32_t i = 0; i < n; i++)
-                    ck_assert_uint_eq(frame[GUARD + i], mem[(head + off + i) % CAP]);
+                uint32_t wrong = n;
+                for (uint32_t i = 0; i < n && wrong == n; i++)
+                    if (frame[GUARD + i] != mem[(head + off + i) % CAP])
+                        wrong = i;
+                ck_assert_msg(wrong == n, "head %u off %u n %u: byte %u wrong", head, off, n, wrong);
                 assert_guards(frame, sizeof frame, GUARD, n);
             }
     }
@@ -209,16 +223,16 @@ START_TEST(ring_place_csum_leaves_committed_bytes)
             ck_assert_int_eq(rc, 0);
             ck_assert_uint_eq(r.len, len);
             ck_assert_uint_eq(csum_fold(sum), fold_with(0, reference_sum(data, n, false)));
+            uint8_t want[CAP];
             for (uint32_t i = 0; i < CAP; i++) {
                 uint32_t logical = (i + CAP - head) % CAP;
-                uint8_t want = logical >= len && logical < len + n ? data[logical - len] : before[i];
-                ck_assert_uint_eq(mem[i], want);
+                want[i] = logical >= len && logical < len + n ? data[logical - len] : before[i];
             }
+            ck_assert_msg(memcmp(mem, want, CAP) == 0, "head %u len %u: placed bytes wrong", head, len);
             /* Whether a write was skipped shows only when other bytes were
              * written in between: a write of another source copies... */
             tcp_ring_write(&r, len, other, n);
-            for (uint32_t i = 0; i < n; i++)
-                ck_assert_uint_eq(mem[(head + len + i) % CAP], other[i]);
+            ck_assert(ring_holds(mem, CAP, head + len, other, n));
             /* ...while the placed source at the placed offset is taken as
              * already there (so tcp_input must forget placements)... */
             tcp_ring_write(&r, len, data, n);
@@ -226,8 +240,7 @@ START_TEST(ring_place_csum_leaves_committed_bytes)
             /* ...until the placement is forgotten. */
             tcp_ring_place_forget(&r);
             tcp_ring_write(&r, len, data, n);
-            for (uint32_t i = 0; i < n; i++)
-                ck_assert_uint_eq(mem[(head + len + i) % CAP], data[i]);
+            ck_assert(ring_holds(mem, CAP, head + len, data, n));
         }
 }
 END_TEST
