@@ -37,9 +37,10 @@
 #include "core/tcp_api.h"
 #include "sock/loop.h"
 #include "sock/runtime.h"
+#include "sock/spin_policy.h"
 
 #define DRIVE_FOREVER UINT64_MAX
-/* Default spin before sleeping (adaptive, see spin_budget): about two
+/* Default spin before sleeping (adaptive: spin_policy.h): about two
  * cross-CPU wake-ups on a small VM. */
 #define DRIVE_SPIN_DEFAULT_US 50
 
@@ -236,32 +237,6 @@ woken:
     return how;
 }
 
-/* How long to spin before this sleep (lock held). Adaptive: a spin only
- * pays when the peer answers from another CPU; on the same CPU it cannot
- * answer while we spin. After DRIVE_SPIN_MISSES spins in a row caught
- * nothing, spin only once every DRIVE_SPIN_PROBE sleeps, to notice when
- * spinning starts to pay again. */
-#define DRIVE_SPIN_MISSES 4
-#define DRIVE_SPIN_PROBE 128
-static unsigned spin_budget(struct runtime *rt)
-{
-    if (rt->spin_us == 0)
-        return 0;
-    if (rt->spin_misses < DRIVE_SPIN_MISSES)
-        return rt->spin_us;
-    return (++rt->spin_skips % DRIVE_SPIN_PROBE) == 0 ? rt->spin_us : 0;
-}
-
-static void spin_result(struct runtime *rt, unsigned spun, bool caught)
-{
-    if (!spun)
-        return;
-    if (caught)
-        rt->spin_misses = 0;
-    else if (rt->spin_misses < DRIVE_SPIN_MISSES)
-        rt->spin_misses++;
-}
-
 bool runtime_driver_is_self(tapir_stack *s, const unsigned *watch)
 {
     struct runtime *rt = runtime_of(s);
@@ -315,11 +290,11 @@ int runtime_drive_wait_fds(tapir_stack *s, const unsigned *watch, unsigned seen,
         tapir_time_t until = tapir_stack_next_deadline(s);
         if (deadline < until)
             until = deadline;
-        unsigned spin = spin_budget(rt);
+        unsigned spin = spin_policy_budget(&rt->spin, rt->spin_us);
         pthread_mutex_unlock(&rt->lock);
         int how = drive_sleep(rt, until, spin, fds, (nfds_t)nfds, &caught, &meta);
         pthread_mutex_lock(&rt->lock);
-        spin_result(rt, spin, how & DRIVE_SPIN_CAUGHT);
+        spin_policy_result(&rt->spin, spin, how & DRIVE_SPIN_CAUGHT);
         if (caught > 0 && (how & DRIVE_WOKE_FRAME))
             rt->wake_frames++;
         else if (caught > 0)

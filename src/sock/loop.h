@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "sock/runtime.h"
+#include "sock/spin_policy.h"
 #include "sock/writer.h"
 
 struct tapir_frame_meta;
@@ -31,8 +32,7 @@ struct runtime {
     /* Caller-driven mode (drive.c); all guarded by lock. */
     bool caller_drive;          /* application threads may drive the device */
     unsigned spin_us;           /* busy-poll before sleeping (0: none) */
-    unsigned spin_misses;       /* spins in a row that caught nothing */
-    unsigned spin_skips;        /* sleeps without a spin since then */
+    struct spin_policy spin;    /* when to spin (spin_policy.h) */
     bool driving;               /* an application thread drives right now */
     pthread_t driver;           /* ... this one */
     const unsigned *drive_watch;  /* ... waiting for this counter to change */
