@@ -210,14 +210,26 @@ enum tapir_tcp_state {
 };
 const char *tapir_tcp_state_name(enum tapir_tcp_state st);  /* "SYN_SENT" */
 
-/* One state change of one connection, as recorded by the core. */
+/* One state change of one connection, as recorded by the core.
+ *
+ * conn identifies the connection while it lives: it is the address of the
+ * core's connection block, an opaque value (never dereference it). One
+ * exception: an orphan (a connection its owner closed) in TIME_WAIT is
+ * replaced by a compact record once it has sent its last ACK, and its
+ * block goes back to the core's spare pool. Its remaining events
+ * (TIME_WAIT -> CLOSED by the 2MSL timer, or when a new SYN reopens it)
+ * still carry the conn it had, so its ladder reads as one connection; but
+ * from the moment it was compacted a new connection may be given the same
+ * block, and then reports the same conn. Until the record's TIME_WAIT ->
+ * CLOSED the two are told apart by the 4-tuple (and the record's events
+ * all start from TIME_WAIT). */
 struct tapir_state_change {
     struct in_addr local_addr, remote_addr;
     uint16_t local_port, remote_port;        /* host order */
     enum tapir_tcp_state from, to;
     const char *cause;                       /* e.g. "rcv SYN,ACK", "close()", "2MSL timer" */
     tapir_time_t when;
-    const void *conn;                        /* identifies the connection while it lives */
+    const void *conn;                        /* identifies the connection while it lives (above) */
 };
 typedef void (*tapir_state_hook)(void *ctx, const struct tapir_state_change *ch);
 /* Called for every state change of every connection of s (from inside the
