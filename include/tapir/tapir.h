@@ -216,13 +216,14 @@ const char *tapir_tcp_state_name(enum tapir_tcp_state st);  /* "SYN_SENT" */
  * core's connection block, an opaque value (never dereference it). One
  * exception: an orphan (a connection its owner closed) in TIME_WAIT is
  * replaced by a compact record once it has sent its last ACK, and its
- * block goes back to the core's spare pool. Its remaining events
+ * block goes back to the core's spare pool. The record's remaining events
  * (TIME_WAIT -> CLOSED by the 2MSL timer, or when a new SYN reopens it)
- * still carry the conn it had, so its ladder reads as one connection; but
- * from the moment it was compacted a new connection may be given the same
- * block, and then reports the same conn. Until the record's TIME_WAIT ->
- * CLOSED the two are told apart by the 4-tuple (and the record's events
- * all start from TIME_WAIT). */
+ * carry the conn its connection had, so the ladder of a connection reads
+ * as one; but its block may be given to a new connection at once, which
+ * then reports the same conn, and so may the records of further orphans
+ * that used the block after it (a client's churn can leave many records
+ * with one conn). Until a record's TIME_WAIT -> CLOSED they are told apart
+ * by the 4-tuple; every event of a record starts from TIME_WAIT. */
 struct tapir_state_change {
     struct in_addr local_addr, remote_addr;
     uint16_t local_port, remote_port;        /* host order */

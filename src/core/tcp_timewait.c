@@ -293,7 +293,7 @@ void tcp_tw_expire_head(struct tapir_stack *s)
 static bool compactable(const struct tcp_conn *c)
 {
     if (c->state != TAPIR_TCP_TIME_WAIT || !c->orphan || c->owned || c->freed || !c->hashed ||
-        c->listener || c->batched || c->lip != c->s->ip)
+        c->listener || c->batched || c->lip != c->s->ip || c->s->tcp->tw.disabled)
         return false;
     /* The ACK it owes went out (RFC 9293 3.10.7.4: a FIN is acknowledged
      * before TIME_WAIT is left to the record), with any D-SACK block. */
@@ -311,9 +311,10 @@ static bool compactable(const struct tcp_conn *c)
     if (c->snd_una != c->snd_max || c->snd_nxt != c->snd_max)
         return false;
     /* The window the next ACK announces is rcv_adv - rcv_nxt as it stands
-     * (receiver SWS avoidance, RFC 1122 4.2.3.3, would not move the edge):
-     * the record keeps the edge, not what would move it. */
-    return tcp_window_settled(c);
+     * (receiver SWS avoidance, RFC 1122 4.2.3.3, would not move the edge,
+     * which is not behind RCV.NXT): the record keeps the edge, not what
+     * would move it. */
+    return seq_geq(c->rcv_adv, c->rcv_nxt) && tcp_window_settled(c);
 }
 
 static void rec_fill(struct tcp_tw *e, const struct tcp_conn *c)
@@ -360,8 +361,8 @@ void tcp_tw_drop_reserved(struct tcp_conn *c)
 
 bool tcp_tw_try_compact(struct tcp_conn *c)
 {
-    if (c->state != TAPIR_TCP_TIME_WAIT || !c->orphan || c->s->tcp->tw.disabled)
-        return false;
+    if (!c->tw && (c->state != TAPIR_TCP_TIME_WAIT || !c->orphan))
+        return false;                   /* the common case, at once */
     struct tapir_stack *s = c->s;
     struct tcp_state *t = s->tcp;
     struct tcp_tw *e = c->tw;
