@@ -20,7 +20,14 @@
  * the same values (tcp_tw_inflate), which takes its place in the table,
  * and at the end of the segment's processing that connection, if it is
  * still an orphan in TIME_WAIT, is compacted again into the same record
- * (which kept its place in the FIFO unless the 2*MSL timer restarted). */
+ * (which kept its place in the FIFO unless the 2*MSL timer restarted).
+ *
+ * Not kept, since nothing in TIME_WAIT can use it (every ACK that arrives
+ * acknowledges nothing new, and nothing is left to send): congestion and
+ * RTT state, the SACK scoreboard, SND.WND, the undo state of tcp_undo.c.
+ * The one trace of the last: a late D-SACK that completes an old fast
+ * retransmit's undo episode (RFC 3708) counted tcp_undos on the full
+ * connection and does not on a record. */
 #ifndef TAPIR_CORE_TCP_TIMEWAIT_H
 #define TAPIR_CORE_TCP_TIMEWAIT_H
 
