@@ -53,7 +53,9 @@
     X(tcp_spurious_fast_retransmits, "fast retransmits found spurious (RFC 3522 Eifel, RFC 3708 D-SACK)") \
     X(tcp_undos, "congestion reductions undone (RFC 4015, RFC 9438 4.9)") \
     X(tcp_undos_dsack, "of those, detected by D-SACK (RFC 3708)") \
-    X(tcp_oow_acks_skipped, "ACKs not sent for out-of-window pure ACKs: rate limit per connection")
+    X(tcp_oow_acks_skipped, "ACKs not sent for out-of-window pure ACKs: rate limit per connection") \
+    X(tcp_tw_compacted, "orphans in TIME_WAIT replaced by a compact record")  \
+    X(tcp_tw_inflated, "compact TIME_WAIT records rebuilt into a connection for a segment")
 
 /* Drop reasons: X(ENUM_SUFFIX, "description"). One counter each. */
 #define TAPIR_DROP_REASONS(X)                                               \
@@ -102,6 +104,7 @@
     X(TCP_UNEXPECTED, "TCP segment not acceptable in the connection's state") \
     X(TCP_PAWS, "TCP segment with an old timestamp (PAWS, RFC 7323 5)")      \
     X(TCP_NO_TIMESTAMP, "TCP segment without the timestamps both sides agreed on") \
-    X(TSO_UNRESOLVED, "large TCP frame dropped: next hop not resolved (resent later)")
+    X(TSO_UNRESOLVED, "large TCP frame dropped: next hop not resolved (resent later)") \
+    X(TCP_TIME_WAIT_NO_MEMORY, "TCP segment for a compact TIME_WAIT record dropped: no memory to process it")
 
 #endif

@@ -210,14 +210,27 @@ enum tapir_tcp_state {
 };
 const char *tapir_tcp_state_name(enum tapir_tcp_state st);  /* "SYN_SENT" */
 
-/* One state change of one connection, as recorded by the core. */
+/* One state change of one connection, as recorded by the core.
+ *
+ * conn identifies the connection while it lives: it is the address of the
+ * core's connection block, an opaque value (never dereference it). One
+ * exception: an orphan (a connection its owner closed) in TIME_WAIT is
+ * replaced by a compact record once it has sent its last ACK, and its
+ * block goes back to the core's spare pool. The record's remaining events
+ * (TIME_WAIT -> CLOSED by the 2MSL timer, or when a new SYN reopens it)
+ * carry the conn its connection had, so the ladder of a connection reads
+ * as one; but its block may be given to a new connection at once, which
+ * then reports the same conn, and so may the records of further orphans
+ * that used the block after it (a client's churn can leave many records
+ * with one conn). Until a record's TIME_WAIT -> CLOSED they are told apart
+ * by the 4-tuple; every event of a record starts from TIME_WAIT. */
 struct tapir_state_change {
     struct in_addr local_addr, remote_addr;
     uint16_t local_port, remote_port;        /* host order */
     enum tapir_tcp_state from, to;
     const char *cause;                       /* e.g. "rcv SYN,ACK", "close()", "2MSL timer" */
     tapir_time_t when;
-    const void *conn;                        /* identifies the connection while it lives */
+    const void *conn;                        /* identifies the connection while it lives (above) */
 };
 typedef void (*tapir_state_hook)(void *ctx, const struct tapir_state_change *ch);
 /* Called for every state change of every connection of s (from inside the

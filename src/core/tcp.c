@@ -31,10 +31,13 @@ int tcp_init(struct tapir_stack *s)
     }
     t->rst_tokens = s->cfg.tcp_rst_per_sec;
     int err = tcp_table_init(t);
+    if (err == 0)
+        err = tcp_tw_init(t);
     if (err == 0 && (!memchr(s->cfg.tcp_congestion, 0, sizeof s->cfg.tcp_congestion) ||
                      (s->cfg.tcp_congestion[0] && !tcp_cc_find(s->cfg.tcp_congestion))))
         err = -EINVAL;      /* a congestion control we do not have (empty: the default) */
     if (err < 0) {
+        tcp_tw_destroy(t);
         tcp_table_destroy(t);
         free(t);
         s->tcp = NULL;
@@ -81,6 +84,7 @@ void tcp_destroy(struct tapir_stack *s)
         free(c);
     }
     tcp_ring_spares_drain(&t->ring_spares);
+    tcp_tw_destroy(t);
     tcp_table_destroy(t);
     free(t);
     s->tcp = NULL;
@@ -102,6 +106,20 @@ void tcp_set_owner(struct tcp_conn *c, void *owner)
     c->owner = owner;
 }
 
+void tcp_hook_report(struct tapir_stack *s, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport,
+                     enum tapir_tcp_state from, enum tapir_tcp_state to, const char *cause, const void *ident)
+{
+    struct tcp_state *t = s->tcp;
+    if (!t->hook)
+        return;
+    struct tapir_state_change ch = {
+        .local_addr = {htonl(lip)}, .remote_addr = {htonl(rip)},
+        .local_port = lport, .remote_port = rport,
+        .from = from, .to = to, .cause = cause, .when = s->now, .conn = ident,
+    };
+    t->hook(t->hook_ctx, &ch);
+}
+
 /* Every state change goes through here: it is recorded and shown to the
  * hook (DESIGN.md), so the ladder of a connection can be printed. */
 void tcp_set_state(struct tcp_conn *c, enum tapir_tcp_state to, const char *cause)
@@ -110,15 +128,7 @@ void tcp_set_state(struct tcp_conn *c, enum tapir_tcp_state to, const char *caus
     if (from == to)
         return;
     c->state = to;
-    struct tcp_state *t = c->s->tcp;
-    if (t->hook) {
-        struct tapir_state_change ch = {
-            .local_addr = {htonl(c->lip)}, .remote_addr = {htonl(c->rip)},
-            .local_port = c->lport, .remote_port = c->rport,
-            .from = from, .to = to, .cause = cause, .when = c->s->now, .conn = c,
-        };
-        t->hook(t->hook_ctx, &ch);
-    }
+    tcp_hook_report(c->s, c->lip, c->lport, c->rip, c->rport, from, to, cause, c->hook_id ? c->hook_id : c);
 }
 
 void tcp_notify(struct tcp_conn *c)
@@ -130,11 +140,18 @@ void tcp_notify(struct tcp_conn *c)
 
 struct tcp_conn *tcp_conn_alloc(struct tapir_stack *s, int *err)
 {
-    struct tcp_state *t = s->tcp;
-    if (t->nconns >= s->cfg.tcp_max_connections) {
+    /* Compact TIME_WAIT records count too (nconns): each still holds a
+     * 4-tuple and a port for 2*MSL. */
+    if (s->tcp->nconns >= s->cfg.tcp_max_connections) {
         *err = -EMFILE;
         return NULL;
     }
+    return tcp_conn_alloc_unlimited(s, err);
+}
+
+struct tcp_conn *tcp_conn_alloc_unlimited(struct tapir_stack *s, int *err)
+{
+    struct tcp_state *t = s->tcp;
     struct tcp_conn *c = t->conn_spares;
     if (c) {
         spare_unpoison(c, sizeof *c);
@@ -207,6 +224,8 @@ void tcp_conn_release(struct tcp_conn *c)
     if (c->freed)
         return;
     struct tcp_state *t = c->s->tcp;
+    if (c->tw)
+        tcp_tw_drop_reserved(c);
     queue_unlink(c);
     tcp_table_unhash(c);
     tcp_table_unlisten(c);
@@ -259,6 +278,8 @@ void tcp_batch_end(struct tapir_stack *s)
             tcp_output(c);
         if (!c->freed)
             tcp_notify(c);
+        if (!c->freed)
+            tcp_tw_try_compact(c);      /* an orphan whose ACK went out just now */
     }
     t->batching = false;
     tcp_reap(s);
@@ -321,21 +342,49 @@ void tcp_poll(struct tapir_stack *s, tapir_time_t now)
 {
     s->now = now;
     /* Each connection is fired at most once per call; a timer that re-arms
-     * itself in the past cannot spin here. */
+     * itself in the past cannot spin here. Connections and compact
+     * TIME_WAIT records are served in the order of their deadlines, so the
+     * hook sees the same sequence of events as if every record were still
+     * a connection in the heap. */
     uint32_t budget = s->tcp->heap_len;
-    struct tcp_conn *c;
-    while (budget-- > 0 && (c = tcp_heap_top(s)) && c->deadline <= now)
-        tcp_timer_fire(c, now);
+    for (;;) {
+        struct tcp_conn *c = budget > 0 ? tcp_heap_top(s) : NULL;
+        tapir_time_t conn_at = c ? c->deadline : TAPIR_TIME_NEVER;
+        tapir_time_t tw_at = tcp_tw_next_expiry(s);
+        if (tw_at <= now && tw_at <= conn_at) {
+            tcp_tw_expire_head(s);
+        } else if (conn_at <= now) {
+            budget--;
+            tcp_timer_fire(c, now);
+        } else {
+            break;
+        }
+    }
     tcp_reap(s);
 }
 
 tapir_time_t tcp_next_deadline(const struct tapir_stack *s)
 {
     const struct tcp_conn *c = tcp_heap_top(s);
-    return c ? c->deadline : TAPIR_TIME_NEVER;
+    return time_min(c ? c->deadline : TAPIR_TIME_NEVER, tcp_tw_next_expiry(s));
 }
 
 uint32_t tcp_conn_count(const struct tapir_stack *s)
 {
     return s->tcp->nconns;
+}
+
+uint32_t tcp_timewait_count(const struct tapir_stack *s)
+{
+    return s->tcp->tw.n;
+}
+
+size_t tcp_timewait_memory(const struct tapir_stack *s)
+{
+    return s->tcp->tw.bytes + s->tcp->tw.nbuckets * sizeof *s->tcp->tw.buckets;
+}
+
+void tcp_timewait_set_enabled(struct tapir_stack *s, bool on)
+{
+    s->tcp->tw.disabled = !on;
 }

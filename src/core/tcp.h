@@ -4,6 +4,7 @@
 #ifndef TAPIR_CORE_TCP_H
 #define TAPIR_CORE_TCP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,7 +26,16 @@ void tcp_poll(struct tapir_stack *s, tapir_time_t now);
 void tcp_batch_begin(struct tapir_stack *s);
 void tcp_batch_end(struct tapir_stack *s);
 tapir_time_t tcp_next_deadline(const struct tapir_stack *s);
-/* Connections alive (any state, TIME_WAIT included): for tests and tools. */
+/* Connections alive (any state, TIME_WAIT included, compact TIME_WAIT
+ * records too): for tests and tools. */
 uint32_t tcp_conn_count(const struct tapir_stack *s);
+/* Of those, the orphans in TIME_WAIT held as compact records
+ * (tcp_timewait.h), and the memory the records hold, in bytes: their slab
+ * blocks and their 4-tuple table. */
+uint32_t tcp_timewait_count(const struct tapir_stack *s);
+size_t tcp_timewait_memory(const struct tapir_stack *s);
+/* For tests: off, orphans in TIME_WAIT stay full connections (as before
+ * compact records existed), so the two can be compared; on by default. */
+void tcp_timewait_set_enabled(struct tapir_stack *s, bool on);
 
 #endif

@@ -351,6 +351,9 @@ void tcp_close(struct tcp_conn *c)
             tcp_timer_sync(c);
         }
         tcp_output(c);
+        /* Closed in TIME_WAIT (after shutdown(SHUT_WR)): now an orphan,
+         * it needs no more than a compact record (tcp_timewait.c). */
+        tcp_tw_try_compact(c);
         break;
     }
     tcp_reap(s);

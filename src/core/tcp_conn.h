@@ -16,6 +16,7 @@
 #include "core/tcp.h"
 #include "core/tcp_api.h"
 #include "core/tcp_seq.h"
+#include "core/tcp_timewait.h"
 #include "core/tcp_wire.h"
 
 /* A byte ring whose storage is allocated on first use and grows by doubling
@@ -140,6 +141,13 @@ struct tcp_conn {
     struct tcp_conn *gnext;         /* graveyard */
     struct tcp_conn *bnext;         /* output deferred to the end of a batch */
     bool batched;                   /* on that list */
+    /* A compact TIME_WAIT record inflated for a segment (tcp_timewait.c):
+     * kept for this connection until it is compacted again or released. */
+    struct tcp_tw *tw;
+    /* What the state hook reports as conn: NULL for c itself; for a
+     * connection inflated from a compact record, the identity the
+     * connection had when it was compacted (tapir.h). */
+    const void *hook_id;
 
     /* Listener. */
     struct tcp_conn *synq_head;     /* half-open children (SYN_RECEIVED) */
@@ -314,7 +322,8 @@ struct tcp_state {
      * many of those took it at connect() and share it (RFC 6056). */
     uint32_t *port_refs, *port_shared;
     struct tcp_conn *all;           /* every live connection */
-    uint32_t nconns;
+    uint32_t nconns;                /* those, plus compact TIME_WAIT records (tw.n) */
+    struct tcp_tw_state tw;         /* compact TIME_WAIT records (tcp_timewait.c) */
     struct tcp_conn *graveyard;     /* freed at the end of the current call */
     /* freed connections kept for reuse by tcp_conn_alloc (linked by gnext;
      * at most TCP_CONN_SPARES_MAX), and spare ring storage */
@@ -349,8 +358,17 @@ static inline bool tcp_synchronized(enum tapir_tcp_state st)
 
 /* tcp.c: lifecycle, the state-change recorder, notify. */
 void tcp_set_state(struct tcp_conn *c, enum tapir_tcp_state to, const char *cause);
+/* Show one state change to the hook (tcp_set_state's report; also the
+ * expiry of a compact TIME_WAIT record, which has no tcp_conn). */
+void tcp_hook_report(struct tapir_stack *s, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport,
+                     enum tapir_tcp_state from, enum tapir_tcp_state to, const char *cause, const void *ident);
+/* The cause reported when 2*MSL ends TIME_WAIT (RFC 9293 3.4.2). */
+#define TCP_CAUSE_2MSL "2MSL timer"
 void tcp_notify(struct tcp_conn *c);
 struct tcp_conn *tcp_conn_alloc(struct tapir_stack *s, int *err);
+/* The same without the tcp_max_connections check: for a connection that
+ * replaces a compact TIME_WAIT record, already counted. */
+struct tcp_conn *tcp_conn_alloc_unlimited(struct tapir_stack *s, int *err);
 /* Unlink c from every table and queue it for freeing. */
 void tcp_conn_release(struct tcp_conn *c);
 void tcp_reap(struct tapir_stack *s);
@@ -364,6 +382,9 @@ void tcp_report_soft_error(struct tcp_conn *c, int err);
 bool tcp_rate_allow(struct tapir_stack *s);
 
 /* tcp_table.c: demultiplexing and the timer heap. */
+uint32_t tcp_tuple_hash(const struct tcp_state *t, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport);
+/* A connection or a compact TIME_WAIT record holds this 4-tuple. */
+bool tcp_tuple_in_use(struct tapir_stack *s, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport);
 int  tcp_table_init(struct tcp_state *t);
 void tcp_table_destroy(struct tcp_state *t);
 struct tcp_conn *tcp_table_lookup(struct tapir_stack *s, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport);
@@ -375,6 +396,8 @@ void tcp_table_unlisten(struct tcp_conn *c);
 /* tcp_port.c: local ports. */
 void tcp_port_ref(struct tcp_conn *c, uint16_t port, bool shared);
 void tcp_port_unref(struct tcp_conn *c);
+/* Drop one reference to port (shared: one taken at connect()). */
+void tcp_port_release(struct tapir_stack *s, uint16_t port, bool shared);
 bool tcp_port_in_use(struct tapir_stack *s, uint16_t port);
 int  tcp_port_ephemeral(struct tapir_stack *s, uint16_t *port);
 int  tcp_port_for_connect(struct tapir_stack *s, uint32_t lip, uint32_t rip, uint16_t rport,
@@ -406,6 +429,10 @@ uint16_t tcp_window_to_advertise(struct tcp_conn *c, bool syn);
 /* The shift that lets a window cover the receive buffer (RFC 7323 2.3). */
 uint8_t tcp_wscale_for(uint32_t rcvbuf);
 bool tcp_window_update_due(const struct tcp_conn *c);
+/* The next segment would announce the right edge rcv_adv as it is (receiver
+ * SWS avoidance would not move it): true for a connection that sent an
+ * ACK since RCV.NXT and its buffer space last changed. */
+bool tcp_window_settled(const struct tcp_conn *c);
 /* tcp_autotune.c: buffer sizes that follow the bandwidth-delay product. */
 #define TCP_BUF_INITIAL (64u * 1024)
 void tcp_autotune_init(struct tcp_conn *c);

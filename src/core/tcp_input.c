@@ -730,6 +730,9 @@ static void reopen_time_wait(struct tcp_conn *c, struct tcp_conn *l, uint32_t li
  * the result of the connection lookup already made for the checksum. */
 static void tcp_input_segment(struct tapir_stack *s, const struct ipv4_repr *ip, const struct tcp_seg *g,
                               bool looked_up, struct tcp_conn *c);
+/* The segment g for the connection c (tcp_input_segment found it). */
+static void rcv_conn(struct tapir_stack *s, const struct ipv4_repr *ip, const struct tcp_seg *g,
+                     struct tcp_conn *c);
 
 /* Verify the checksum of a parsed segment in software. Where the segment's
  * payload is the next in-order data of a connection that will take it
@@ -804,6 +807,20 @@ static void tcp_input_segment(struct tapir_stack *s, const struct ipv4_repr *ip,
     if (!looked_up)
         c = tcp_table_lookup(s, ip->dst, g->dport, ip->src, g->sport);
     if (!c) {
+        struct tcp_tw *e = tcp_tw_lookup(s, ip->dst, g->dport, ip->src, g->sport);
+        if (e) {
+            /* An orphan in TIME_WAIT held as a compact record: the segment
+             * gets the full TIME_WAIT processing (RFC 9293 3.10.7.4, RFC
+             * 1337, RFC 7323 5.3, RFC 9293 3.6.1) from the connection the
+             * record stands for, rebuilt in its place. */
+            c = tcp_tw_inflate(s, e);
+            if (!c) {
+                stack_drop(s, TAPIR_DROP_TCP_TIME_WAIT_NO_MEMORY);
+                return;
+            }
+        }
+    }
+    if (!c) {
         struct tcp_conn *l = tcp_table_listener(s, ip->dst, g->dport);
         if (l)
             rcv_listen(l, ip->dst, ip->src, g, false, 0);
@@ -811,6 +828,16 @@ static void tcp_input_segment(struct tapir_stack *s, const struct ipv4_repr *ip,
             rcv_closed(s, ip->dst, ip->src, g);
         return;
     }
+    rcv_conn(s, ip, g, c);
+    /* An orphan that reached TIME_WAIT with this segment, or an inflated
+     * record still in TIME_WAIT, has sent what it owed: compact it. */
+    if (!c->freed)
+        tcp_tw_try_compact(c);
+}
+
+static void rcv_conn(struct tapir_stack *s, const struct ipv4_repr *ip, const struct tcp_seg *g,
+                     struct tcp_conn *c)
+{
     if (c->state == TAPIR_TCP_TIME_WAIT && (g->flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN &&
         seq_gt(g->seq, c->rcv_nxt) && c->orphan) {
         struct tcp_conn *l = tcp_table_listener(s, ip->dst, g->dport);
@@ -858,6 +885,9 @@ void tcp_icmp_error(struct tapir_stack *s, uint8_t type, uint8_t code,
     uint16_t sport = (uint16_t)(l4[0] << 8 | l4[1]);
     uint16_t dport = (uint16_t)(l4[2] << 8 | l4[3]);
     uint32_t seq = (uint32_t)l4[4] << 24 | (uint32_t)l4[5] << 16 | (uint32_t)l4[6] << 8 | l4[7];
+    /* A compact TIME_WAIT record is not looked at: in TIME_WAIT an ICMP
+     * error changes nothing (a hard one does not abort it, below; a soft
+     * one reaches no owner). */
     struct tcp_conn *c = tcp_table_lookup(s, inner->src, sport, inner->dst, dport);
     if (!c || !seq_in(seq, c->snd_una, c->snd_max + 1))
         return;

@@ -98,6 +98,15 @@ bool tcp_window_update_due(const struct tcp_conn *c)
     return inc >= min_u32(half, 2 * c->rcv_mss);
 }
 
+bool tcp_window_settled(const struct tcp_conn *c)
+{
+    /* tcp_window_to_advertise()'s rule for a segment other than a SYN. */
+    uint32_t edge = c->rcv_nxt + rcv_space(c);
+    if (!seq_gt(edge, c->rcv_adv))
+        return true;
+    return edge - c->rcv_adv < min_u32(c->rcvbuf_max / 2, c->rcv_mss);
+}
+
 /* A SYN's window is never scaled (RFC 7323 2.2), so the handshake leaves
  * the peer at most 65535 bytes; the scaled window takes effect with our next
  * segment. That growth alone is not worth a segment of its own (Linux sends

@@ -30,15 +30,20 @@ void tcp_port_ref(struct tcp_conn *c, uint16_t port, bool shared)
         t->port_shared[port]++;
 }
 
+void tcp_port_release(struct tapir_stack *s, uint16_t port, bool shared)
+{
+    struct tcp_state *t = s->tcp;
+    if (t->port_refs[port] > 0)
+        t->port_refs[port]--;
+    if (shared && t->port_shared[port] > 0)
+        t->port_shared[port]--;
+}
+
 void tcp_port_unref(struct tcp_conn *c)
 {
-    struct tcp_state *t = c->s->tcp;
     if (!c->bound)
         return;
-    if (t->port_refs[c->lport] > 0)
-        t->port_refs[c->lport]--;
-    if (c->port_shared && t->port_shared[c->lport] > 0)
-        t->port_shared[c->lport]--;
+    tcp_port_release(c->s, c->lport, c->port_shared);
     c->bound = false;
     c->port_shared = false;
 }
@@ -96,7 +101,7 @@ int tcp_port_for_connect(struct tapir_stack *s, uint32_t lip, uint32_t rip, uint
     for (uint32_t i = 0; i < n; i++) {
         uint16_t p = (uint16_t)(TCP_EPHEMERAL_LO + (offset + *next) % n);
         (*next)++;
-        if (t->port_refs[p] == t->port_shared[p] && !tcp_table_lookup(s, lip, p, rip, rport)) {
+        if (t->port_refs[p] == t->port_shared[p] && !tcp_tuple_in_use(s, lip, p, rip, rport)) {
             *port = p;
             return 0;
         }

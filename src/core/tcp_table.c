@@ -9,7 +9,7 @@
 
 #define TCP_LISTEN_BUCKETS 256u
 
-static uint32_t tuple_hash(const struct tcp_state *t, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
+uint32_t tcp_tuple_hash(const struct tcp_state *t, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
 {
     /* A keyed mix (the ISN key) so that a peer cannot choose ports that all
      * land in one chain. */
@@ -50,11 +50,16 @@ void tcp_table_destroy(struct tcp_state *t)
 struct tcp_conn *tcp_table_lookup(struct tapir_stack *s, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
 {
     struct tcp_state *t = s->tcp;
-    uint32_t h = tuple_hash(t, lip, lport, rip, rport) & (t->nbuckets - 1);
+    uint32_t h = tcp_tuple_hash(t, lip, lport, rip, rport) & (t->nbuckets - 1);
     for (struct tcp_conn *c = t->buckets[h]; c; c = c->hnext)
         if (c->lport == lport && c->rport == rport && c->rip == rip && c->lip == lip)
             return c;
     return NULL;
+}
+
+bool tcp_tuple_in_use(struct tapir_stack *s, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
+{
+    return tcp_table_lookup(s, lip, lport, rip, rport) || tcp_tw_lookup(s, lip, lport, rip, rport);
 }
 
 static void grow_buckets(struct tcp_state *t)
@@ -67,7 +72,7 @@ static void grow_buckets(struct tcp_state *t)
         struct tcp_conn *c = t->buckets[i];
         while (c) {
             struct tcp_conn *next = c->hnext;
-            uint32_t h = tuple_hash(t, c->lip, c->lport, c->rip, c->rport) & (n - 1);
+            uint32_t h = tcp_tuple_hash(t, c->lip, c->lport, c->rip, c->rport) & (n - 1);
             c->hnext = nb[h];
             nb[h] = c;
             c = next;
@@ -81,11 +86,12 @@ static void grow_buckets(struct tcp_state *t)
 int tcp_table_hash(struct tcp_conn *c)
 {
     struct tcp_state *t = c->s->tcp;
-    if (tcp_table_lookup(c->s, c->lip, c->lport, c->rip, c->rport))
+    /* A compact TIME_WAIT record holds its 4-tuple as the connection did. */
+    if (tcp_tuple_in_use(c->s, c->lip, c->lport, c->rip, c->rport))
         return -EADDRINUSE;
     if (t->nhashed >= t->nbuckets * 2)
         grow_buckets(t);
-    uint32_t h = tuple_hash(t, c->lip, c->lport, c->rip, c->rport) & (t->nbuckets - 1);
+    uint32_t h = tcp_tuple_hash(t, c->lip, c->lport, c->rip, c->rport) & (t->nbuckets - 1);
     c->hnext = t->buckets[h];
     t->buckets[h] = c;
     c->hashed = true;
@@ -98,7 +104,7 @@ void tcp_table_unhash(struct tcp_conn *c)
     if (!c->hashed)
         return;
     struct tcp_state *t = c->s->tcp;
-    uint32_t h = tuple_hash(t, c->lip, c->lport, c->rip, c->rport) & (t->nbuckets - 1);
+    uint32_t h = tcp_tuple_hash(t, c->lip, c->lport, c->rip, c->rport) & (t->nbuckets - 1);
     for (struct tcp_conn **pp = &t->buckets[h]; *pp; pp = &(*pp)->hnext) {
         if (*pp == c) {
             *pp = c->hnext;

@@ -291,7 +291,7 @@ void tcp_timer_fire(struct tcp_conn *c, tapir_time_t now)
     if (c->timewait_at <= now) {
         c->timewait_at = TAPIR_TIME_NEVER;
         if (c->state == TAPIR_TCP_TIME_WAIT) {
-            tcp_conn_closed(c, 0, "2MSL timer");
+            tcp_conn_closed(c, 0, TCP_CAUSE_2MSL);
             return;
         }
         if (c->state == TAPIR_TCP_FIN_WAIT_2 && c->orphan) {

@@ -158,8 +158,10 @@ static void hook_b(void *ctx, const struct tapir_state_change *ch)
         r->closed_synrcvd++;
     else if (ch->from == TAPIR_TCP_SYN_RECEIVED && ch->to == TAPIR_TCP_ESTABLISHED)
         r->established++;
-    else if (ch->to == TAPIR_TCP_CLOSED && c->owner == NULL)
+    else if (ch->to == TAPIR_TCP_CLOSED && ch->from != TAPIR_TCP_TIME_WAIT && c->owner == NULL)
         r->died_unaccepted++;       /* established, then reset or timed out before accept() */
+    /* (TIME_WAIT -> CLOSED: an accepted connection, and for an orphan held
+     * as a compact record ch->conn is no tcp_conn any more, see tapir.h.) */
 }
 
 /* ---- the mutator between the stacks ------------------------------------------ */
@@ -190,6 +192,17 @@ static bool view_of(struct hs_run *r, const struct tcpsim_node *to, bool to_is_a
     struct tcp_conn *sender = tcp_table_lookup(from->s, src, sport, dst, dport);
     *hs_segment = (flags & (TCP_SYN | TCP_FIN)) || !c || c->state != TAPIR_TCP_ESTABLISHED || !sender ||
                   sender->state != TAPIR_TCP_ESTABLISHED;
+    const struct tcp_tw *e = c ? NULL : tcp_tw_lookup(to->s, dst, dport, src, sport);
+    if (e) {
+        /* An orphan in TIME_WAIT held as a compact record: what the full
+         * connection would show (tcp_timewait.h). */
+        v->iss = e->iss;
+        v->valid = true;
+        v->snd_una = v->snd_max = e->snd_nxt;
+        v->snd_end = e->iss + 1 + (hc ? (to_is_a ? hc->a.to_send : hc->b.to_send) : 1u << 20) + 1;
+        v->rcv_nxt = e->rcv_nxt;
+        return true;
+    }
     if (!c) {
         v->rcv_listen = tcp_table_listener(to->s, dst, dport) != NULL;
         v->rcv_syn_sent = hc && hc->simul;      /* its SYN_SENT end may not be hashed yet */
@@ -469,7 +482,7 @@ static void conn_start(struct hs_run *r, struct hs_conn *hc)
          * the port of the last connection done, whose end at B may still
          * be in TIME_WAIT (RFC 9293 3.6.1: a SYN above RCV.NXT reopens it). */
         bool reuse = r->last_done_port >= 0 && below(r, 4) == 0 &&
-                     !tcp_table_lookup(r->p.a.s, TCPSIM_IP_A, (uint16_t)r->last_done_port, TCPSIM_IP_B, HS_PORT);
+                     !tcp_tuple_in_use(r->p.a.s, TCPSIM_IP_A, (uint16_t)r->last_done_port, TCPSIM_IP_B, HS_PORT);
         if (reuse) {
             tcp_set_reuseaddr(hc->a.c, true);
             reuse = tcp_bind(hc->a.c, 0, (uint16_t)r->last_done_port) == 0;

@@ -56,6 +56,11 @@ struct fuzz_end {
     const char *name;
     struct tcp_conn *c;             /* owned; NULL once closed */
     struct tcpsim_watched *w;       /* follows c until it is freed */
+    /* Where c is found (set with w): once closed, c may be replaced by a
+     * compact TIME_WAIT record (tcp_timewait.h) under the same 4-tuple. */
+    tapir_stack *s;
+    uint32_t lip, rip;
+    uint16_t lport, rport;
     uint64_t send_key, recv_key;
     uint64_t sent;
     uint64_t recv_pos;              /* stream offset after the last byte read */
@@ -95,9 +100,33 @@ static void end_fail(struct fuzz_end *e, const char *fmt, ...)
     e->failed = true;
 }
 
+static void end_watch(struct fuzz_end *e, struct tcpsim_node *n, struct tcp_conn *c)
+{
+    e->w = tcpsim_watch(n, c);
+    e->s = n->s;
+    e->lip = c->lip;
+    e->lport = c->lport;
+    e->rip = c->rip;
+    e->rport = c->rport;
+}
+
+/* The watched connection while it is a full one (not once it is freed or
+ * held as a compact TIME_WAIT record, whose memory went back to the
+ * spare pool: found through its 4-tuple, never through the pointer). */
 static struct tcp_conn *watched(const struct fuzz_end *e)
 {
-    return e->w ? (struct tcp_conn *)e->w->conn : NULL;
+    if (!e->w || !e->w->conn)
+        return NULL;
+    struct tcp_conn *c = tcp_table_lookup(e->s, e->lip, e->lport, e->rip, e->rport);
+    return c == e->w->conn ? c : NULL;
+}
+
+/* The compact TIME_WAIT record of the watched connection, if it is one. */
+static const struct tcp_tw *watched_record(const struct fuzz_end *e)
+{
+    if (!e->w || !e->w->conn)
+        return NULL;
+    return tcp_tw_lookup(e->s, e->lip, e->lport, e->rip, e->rport);
 }
 
 /* ---- the mutator between the stacks ---------------------------------------- */
@@ -105,7 +134,16 @@ static struct tcp_conn *watched(const struct fuzz_end *e)
 static void view_of(const struct fuzz_end *e, struct fuzz_view *v)
 {
     struct tcp_conn *c = watched(e);
+    const struct tcp_tw *tw = watched_record(e);
     memset(v, 0, sizeof *v);
+    if (tw) {
+        /* What the full connection in TIME_WAIT would show. */
+        v->valid = true;
+        v->snd_una = v->snd_max = tw->snd_nxt;
+        v->snd_end = tw->iss + 1 + FUZZ_BYTES + 1;
+        v->rcv_nxt = tw->rcv_nxt;
+        return;
+    }
     if (!c || !tcp_synchronized(c->state))
         return;
     v->valid = true;
@@ -312,22 +350,27 @@ static bool check_invariants(struct fuzz_run *r)
             r->max_sb = c->sb_n;
         if (c && c->ooo_n > r->max_ooo)
             r->max_ooo = c->ooo_n;
-        if (c && tcp_synchronized(c->state)) {
+        const struct tcp_tw *tw = watched_record(ends[i]);
+        if ((c && tcp_synchronized(c->state)) || tw) {
             /* SND.UNA and RCV.NXT only advance; the right edge we announced
-             * never moves left (RFC 9293 3.8.6). */
+             * never moves left (RFC 9293 3.8.6); a compact TIME_WAIT
+             * record keeps them as its connection had them. */
             struct fuzz_end *e = ends[i];
-            if (e->seen && (seq_lt(c->snd_una, e->last_snd_una) || seq_lt(c->rcv_nxt, e->last_rcv_nxt) ||
-                            seq_lt(c->rcv_adv, e->last_rcv_adv))) {
+            uint32_t snd_una = c ? c->snd_una : tw->snd_nxt;
+            uint32_t rcv_nxt = c ? c->rcv_nxt : tw->rcv_nxt;
+            uint32_t rcv_adv = c ? c->rcv_adv : tw->rcv_adv;
+            const char *st = c ? tapir_tcp_state_name(c->state) : "TIME_WAIT, compact";
+            if (e->seen && (seq_lt(snd_una, e->last_snd_una) || seq_lt(rcv_nxt, e->last_rcv_nxt) ||
+                            seq_lt(rcv_adv, e->last_rcv_adv))) {
                 snprintf(r->why, sizeof r->why,
-                         "%s (%s) went back: snd_una %u -> %u, rcv_nxt %u -> %u, rcv_adv %u -> %u", who,
-                         tapir_tcp_state_name(c->state), e->last_snd_una, c->snd_una, e->last_rcv_nxt, c->rcv_nxt,
-                         e->last_rcv_adv, c->rcv_adv);
+                         "%s (%s) went back: snd_una %u -> %u, rcv_nxt %u -> %u, rcv_adv %u -> %u", who, st,
+                         e->last_snd_una, snd_una, e->last_rcv_nxt, rcv_nxt, e->last_rcv_adv, rcv_adv);
                 return false;
             }
             e->seen = true;
-            e->last_snd_una = c->snd_una;
-            e->last_rcv_nxt = c->rcv_nxt;
-            e->last_rcv_adv = c->rcv_adv;
+            e->last_snd_una = snd_una;
+            e->last_rcv_nxt = rcv_nxt;
+            e->last_rcv_adv = rcv_adv;
         }
     }
     return true;
@@ -341,7 +384,7 @@ static void on_accept(struct fuzz_run *r)
     if (!r->listener || tcp_accept(r->listener, &c) != 0)
         return;
     r->b.c = c;
-    r->b.w = tcpsim_watch(&r->p.b, c);
+    end_watch(&r->b, &r->p.b, c);
     tcp_set_oobinline(c, r->inline_urg);
     tcp_close(r->listener);
     r->listener = NULL;
@@ -501,7 +544,7 @@ static void fuzz_run(uint64_t seed, struct fuzz_outcome *out)
     ck_assert_int_eq(tcp_listen(r->listener, 4), 0);
     tcp_set_oobinline(r->a.c, r->inline_urg);
     ck_assert_int_eq(tcp_connect(r->a.c, TCPSIM_IP_B, FUZZ_PORT), -EINPROGRESS);
-    r->a.w = tcpsim_watch(&r->p.a, r->a.c);
+    end_watch(&r->a, &r->p.a, r->a.c);
 
     tapir_time_t start = sim_now(r->p.sim);
     bool done = sim_run_until(r->p.sim, transfer_step, r, start + FUZZ_TRANSFER_LIMIT);
