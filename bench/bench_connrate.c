@@ -19,6 +19,7 @@
  * polling many listeners pays for each of them on every wake-up. Prints
  *   result conn_count=...  result conn_seconds=...  result conn_per_sec=...
  *   result conn_batches=... (the caller adds it to K for the next run)
+ *   result conn_client_rss_kib=... (this process's resident size at the end)
  *
  * --parallel P (kernel sockets only): keep P connections in progress at
  * once (non-blocking connect, epoll), as a load generator does, instead of
@@ -282,6 +283,9 @@ int main(int argc, char **argv)
     bench_result("conn_seconds", "%.3f", secs);
     bench_result("conn_per_sec", "%.0f", (double)count / secs);
     bench_result("conn_batches", "%lu", batches);
+    /* For a tapir client this includes its TIME_WAIT entries (one per
+     * connection it closed in the last 2*MSL). */
+    bench_result("conn_client_rss_kib", "%llu", (unsigned long long)bench_rss_kib());
     bench_stop();
     return status;
 }

@@ -30,13 +30,15 @@
 /* How often the thread looks whether it must take the device back from
  * application threads, and how long nobody must have driven it before it
  * does (a frame nobody waits for waits at most about twice this long).
- * Each look wakes the thread and takes the runtime lock; pinned to the
- * caller's CPU (the same-CPU RTT figure), a look every 1 ms landed in
- * more than 1% of 70k round trips/s and set their 99th percentile (about
- * 40 us against the kernel's 23 on the AMD VM of run 24t); every 4 ms
- * brought it to 24-33 us. The cost: up to ~8 ms before the thread takes
- * over a device a caller stopped driving (the peer's RTO is far longer). */
-#define LOOP_PARK_CHECK_US 4000
+ * Each look wakes the thread and takes the runtime lock: pinned to the
+ * caller's CPU (the same-CPU RTT figure) a look every 1 ms lands in more
+ * than 1% of 70k round trips/s and sets their 99th percentile (about 40
+ * us against the kernel's 23; 4 ms gave 24-33). 4 ms was tried and not
+ * kept: a tapir sender relies on the stack thread taking the device back
+ * to read ACKs on the other CPU while the application writes, and bulk
+ * out with 4 ms was inconclusive (two sets of alternated runs disagreed,
+ * and the full run with it had the median under 500 MB/s). */
+#define LOOP_PARK_CHECK_US 1000
 
 static void wait_until(struct runtime *rt, tapir_time_t deadline)
 {
