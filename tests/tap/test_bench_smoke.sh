@@ -10,7 +10,7 @@ SRC=$2
 . "$SRC/tests/tap/lib.sh"
 tap_require_root_and_tools timeout
 
-for p in bench_sink bench_source bench_rr bench_connrate bench_idle bench_core; do
+for p in bench_sink bench_source bench_rr bench_connrate bench_idle bench_core bench_tapnull; do
     [ -x "$BUILD/bench/$p" ] || fail "$BUILD/bench/$p is not built"
 done
 
@@ -39,7 +39,8 @@ compared="bulk_in_mbps bulk_out_mbps bulk_out_nowriter_mbps rr_same_median_us rr
           conn_echo_par_per_sec conn_close_tt_per_sec conn_echo_tt_per_sec"
 # Compared with the kernel without offloads only.
 compared_off="bulk_in_rps_mbps bulk_out_rps_mbps"
-tapir_only="bulk_in_idle_mbps idle_rss_mib idle_per_conn_bytes core_mb_per_cpu_sec"
+tapir_only="bulk_in_idle_mbps idle_rss_mib idle_per_conn_bytes core_mb_per_cpu_sec
+            conn_close_ceiling_per_sec conn_echo_ceiling_per_sec"
 for f in $compared $compared_off $tapir_only core_instr_per_byte; do
     row=$(grep "^$f " "$TMP/table") || fail "figure $f missing from the table"
     grep -q "\"$f\": {" "$TMP/out.json" || fail "figure $f missing from the JSON"
