@@ -43,6 +43,10 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include "common/bench_net.h"
+#include "core/checksum.h"
+#include "core/wire.h"
+
 #define ETH_HDR 14
 #define IP_HDR 20
 #define NULL_ISN 0x10000000u
@@ -52,38 +56,18 @@
 static volatile sig_atomic_t stop;
 static void on_signal(int sig) { (void)sig; stop = 1; }
 
-static uint32_t sum16(const uint8_t *p, size_t n, uint32_t acc)
-{
-    for (size_t i = 0; i + 1 < n; i += 2)
-        acc += (uint32_t)(p[i] << 8 | p[i + 1]);
-    if (n & 1)
-        acc += (uint32_t)p[n - 1] << 8;
-    return acc;
-}
-
-static uint16_t fold(uint32_t acc)
-{
-    while (acc >> 16)
-        acc = (acc & 0xffff) + (acc >> 16);
-    return (uint16_t)~acc;
-}
-
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)(v >> 16)); put16(p + 2, (uint16_t)v); }
-static uint32_t get32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
-
 /* ARP request for our address -> reply (RFC 826). */
 static size_t arp_reply(const uint8_t *in, size_t n, uint8_t *out, const uint8_t mac[6], uint32_t ip)
 {
-    if (n < ETH_HDR + 28 || in[ETH_HDR + 7] != 1 || get32(in + ETH_HDR + 24) != ip)
+    if (n < ETH_HDR + 28 || in[ETH_HDR + 7] != 1 || get_be32(in + ETH_HDR + 24) != ip)
         return 0;
     memcpy(out, in + 6, 6);
     memcpy(out + 6, mac, 6);
     out[12] = 0x08; out[13] = 0x06;
     memcpy(out + ETH_HDR, in + ETH_HDR, 6);          /* htype, ptype, hlen, plen */
-    put16(out + ETH_HDR + 6, 2);                     /* reply */
+    put_be16(out + ETH_HDR + 6, 2);                     /* reply */
     memcpy(out + ETH_HDR + 8, mac, 6);
-    put32(out + ETH_HDR + 14, ip);
+    put_be32(out + ETH_HDR + 14, ip);
     memcpy(out + ETH_HDR + 18, in + ETH_HDR + 8, 10);   /* sender -> target */
     return ETH_HDR + 28;
 }
@@ -110,29 +94,29 @@ static size_t build_segment(uint8_t *out, const struct seg_spec *sp)
     size_t tlen = sp->mss ? 24 : 20;
     memset(h, 0, IP_HDR);
     h[0] = 0x45;
-    put16(h + 2, (uint16_t)(IP_HDR + tlen + sp->plen));
+    put_be16(h + 2, (uint16_t)(IP_HDR + tlen + sp->plen));
     h[8] = 64;
     h[9] = 6;
-    put32(h + 12, sp->src_ip);
-    put32(h + 16, sp->dst_ip);
-    put16(h + 10, fold(sum16(h, IP_HDR, 0)));
+    put_be32(h + 12, sp->src_ip);
+    put_be32(h + 16, sp->dst_ip);
+    put_be16(h + 10, csum_compute(h, IP_HDR));
     uint8_t *r = h + IP_HDR;
     memset(r, 0, tlen);
-    put16(r, sp->sport);
-    put16(r + 2, sp->dport);
-    put32(r + 4, sp->seq);
-    put32(r + 8, sp->ack);
+    put_be16(r, sp->sport);
+    put_be16(r + 2, sp->dport);
+    put_be32(r + 4, sp->seq);
+    put_be32(r + 8, sp->ack);
     r[12] = (uint8_t)((tlen / 4) << 4);
     r[13] = sp->flags;
-    put16(r + 14, 65535);
+    put_be16(r + 14, 65535);
     if (sp->mss) {
         r[20] = 2; r[21] = 4;
-        put16(r + 22, 1460);
+        put_be16(r + 22, 1460);
     }
     if (sp->plen)
         memcpy(r + tlen, sp->payload, sp->plen);
-    uint32_t acc = sum16(h + 12, 8, 0) + 6 + (uint32_t)(tlen + sp->plen);    /* pseudo-header */
-    put16(r + 16, fold(sum16(r, tlen + sp->plen, acc)));
+    uint32_t acc = csum_pseudo_ipv4(sp->src_ip, sp->dst_ip, 6, (uint16_t)(tlen + sp->plen));
+    put_be16(r + 16, csum_fold(csum_partial(r, tlen + sp->plen, acc)));
     return ETH_HDR + IP_HDR + tlen + sp->plen;
 }
 
@@ -140,7 +124,7 @@ static size_t build_segment(uint8_t *out, const struct seg_spec *sp)
 static size_t tcp_reply(const uint8_t *in, size_t n, uint8_t *out, uint32_t ip, int *kind)
 {
     if (n < ETH_HDR + IP_HDR + 20 || in[ETH_HDR] != 0x45 || in[ETH_HDR + 9] != 6 ||
-        get32(in + ETH_HDR + 16) != ip)
+        get_be32(in + ETH_HDR + 16) != ip)
         return 0;
     const uint8_t *t = in + ETH_HDR + IP_HDR;
     uint16_t ip_len = (uint16_t)(in[ETH_HDR + 2] << 8 | in[ETH_HDR + 3]);
@@ -149,25 +133,25 @@ static size_t tcp_reply(const uint8_t *in, size_t n, uint8_t *out, uint32_t ip, 
         return 0;
     uint32_t seglen = ip_len - IP_HDR - (uint32_t)thl;
     uint8_t flags = t[13];
-    uint32_t seq = get32(t + 4), ack;
+    uint32_t seq = get_be32(t + 4), ack;
     uint8_t rflags;
     size_t opt = 0, plen = 0;
     const uint8_t *payload = NULL;
     if ((flags & 0x17) == 0x02) {                    /* SYN alone */
         rflags = 0x12;
         seq = NULL_ISN;
-        ack = get32(t + 4) + 1;
+        ack = get_be32(t + 4) + 1;
         opt = 4;
         *kind = 0;
     } else if ((flags & 0x05) == 0x01 && (flags & 0x10)) {   /* FIN with ACK, no RST */
         rflags = 0x11;
-        seq = get32(t + 8);
-        ack = get32(t + 4) + seglen + 1;
+        seq = get_be32(t + 8);
+        ack = get_be32(t + 4) + seglen + 1;
         *kind = 1;
     } else if ((flags & 0x07) == 0 && (flags & 0x10) && seglen > 0 && seglen <= ECHO_MAX) {
         rflags = 0x18;                               /* data: echo it, PSH,ACK */
-        seq = get32(t + 8);
-        ack = get32(t + 4) + seglen;
+        seq = get_be32(t + 8);
+        ack = get_be32(t + 4) + seglen;
         payload = t + thl;
         plen = seglen;
         *kind = 2;
@@ -176,7 +160,7 @@ static size_t tcp_reply(const uint8_t *in, size_t n, uint8_t *out, uint32_t ip, 
     }
     struct seg_spec sp = {
         .dst_mac = in + 6, .src_mac = in,
-        .src_ip = get32(in + ETH_HDR + 16), .dst_ip = get32(in + ETH_HDR + 12),
+        .src_ip = get_be32(in + ETH_HDR + 16), .dst_ip = get_be32(in + ETH_HDR + 12),
         .sport = (uint16_t)(t[2] << 8 | t[3]), .dport = (uint16_t)(t[0] << 8 | t[1]),
         .seq = seq, .ack = ack, .flags = rflags, .mss = opt != 0, .payload = payload, .plen = plen,
     };
@@ -188,13 +172,6 @@ static size_t tcp_reply(const uint8_t *in, size_t n, uint8_t *out, uint32_t ip, 
 #define RR_SPORT 40123
 #define RR_ISN 0x20000000u
 #define RR_MAX_SAMPLES 4000000u
-
-static double now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -220,7 +197,7 @@ static long rr_next_segment(int fd, const uint8_t mac[6], uint32_t ip, uint32_t 
             continue;
         }
         if (in[12] != 0x08 || in[13] != 0x00 || (size_t)n < ETH_HDR + IP_HDR + 20 || in[ETH_HDR] != 0x45 ||
-            in[ETH_HDR + 9] != 6 || get32(in + ETH_HDR + 12) != srv_ip || get32(in + ETH_HDR + 16) != ip)
+            in[ETH_HDR + 9] != 6 || get_be32(in + ETH_HDR + 12) != srv_ip || get_be32(in + ETH_HDR + 16) != ip)
             continue;
         const uint8_t *t = in + ETH_HDR + IP_HDR;
         if ((uint16_t)(t[0] << 8 | t[1]) != srv_port || (uint16_t)(t[2] << 8 | t[3]) != RR_SPORT)
@@ -230,7 +207,7 @@ static long rr_next_segment(int fd, const uint8_t mac[6], uint32_t ip, uint32_t 
         if (ip_len < IP_HDR + thl)
             continue;
         *flags = t[13];
-        *seq = get32(t + 4);
+        *seq = get_be32(t + 4);
         return (long)(ip_len - IP_HDR - thl);
     }
     return -1;
@@ -249,13 +226,13 @@ static int rr_client(int fd, const uint8_t mac[6], uint32_t ip, uint32_t srv_ip,
     memcpy(out, bcast, 6);
     memcpy(out + 6, mac, 6);
     out[12] = 0x08; out[13] = 0x06;
-    put16(out + ETH_HDR, 1); put16(out + ETH_HDR + 2, 0x0800);
+    put_be16(out + ETH_HDR, 1); put_be16(out + ETH_HDR + 2, 0x0800);
     out[ETH_HDR + 4] = 6; out[ETH_HDR + 5] = 4;
-    put16(out + ETH_HDR + 6, 1);
+    put_be16(out + ETH_HDR + 6, 1);
     memcpy(out + ETH_HDR + 8, mac, 6);
-    put32(out + ETH_HDR + 14, ip);
+    put_be32(out + ETH_HDR + 14, ip);
     memset(out + ETH_HDR + 18, 0, 6);
-    put32(out + ETH_HDR + 24, srv_ip);
+    put_be32(out + ETH_HDR + 24, srv_ip);
     bool resolved = false;
     while (!resolved) {
         if (stop) {
@@ -268,7 +245,7 @@ static int rr_client(int fd, const uint8_t mac[6], uint32_t ip, uint32_t srv_ip,
         while (!resolved && poll(&pfd, 1, 100) == 1) {
             ssize_t n = read(fd, in, sizeof in);
             if (n >= ETH_HDR + 28 && in[12] == 0x08 && in[13] == 0x06 && in[ETH_HDR + 7] == 2 &&
-                get32(in + ETH_HDR + 14) == srv_ip) {
+                get_be32(in + ETH_HDR + 14) == srv_ip) {
                 memcpy(srv_mac, in + ETH_HDR + 8, 6);
                 resolved = true;
             }
@@ -298,16 +275,16 @@ static int rr_client(int fd, const uint8_t mac[6], uint32_t ip, uint32_t srv_ip,
     if (!samples)
         return 1;
     size_t count = 0;
-    double end = now_us() + secs * 1e6;
+    double end = (double)bench_now_ns() / 1e3 + secs * 1e6;
     int rc = 0;
-    while (!stop && count < RR_MAX_SAMPLES && now_us() < end) {
+    while (!stop && count < RR_MAX_SAMPLES && (double)bench_now_ns() / 1e3 < end) {
         sp = (struct seg_spec){
             .dst_mac = srv_mac, .src_mac = mac, .src_ip = ip, .dst_ip = srv_ip,
             .sport = RR_SPORT, .dport = srv_port, .seq = snd, .ack = rcv, .flags = 0x18,
             .payload = req, .plen = sizeof req,
         };
         m = build_segment(out, &sp);
-        double t0 = now_us();
+        double t0 = (double)bench_now_ns() / 1e3;
         if (write(fd, out, m) != (ssize_t)m) {
             rc = 1;
             break;
@@ -329,7 +306,7 @@ static int rr_client(int fd, const uint8_t mac[6], uint32_t ip, uint32_t srv_ip,
         }
         if (rc)
             break;
-        samples[count++] = now_us() - t0;
+        samples[count++] = (double)bench_now_ns() / 1e3 - t0;
     }
     /* Leave with a reset: the server closes its end. */
     sp = (struct seg_spec){
