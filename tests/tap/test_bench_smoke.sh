@@ -23,6 +23,11 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 TMP=$(mktemp -d /tmp/tapir-t-bench.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 rc=0
+# Idle polling (cpuidle-haltpoll's guest_halt_poll_ns): the run sets
+# Linux's default for its duration and restores what it found. Here on a
+# file of the test's own, as booted with polling off (0).
+echo 0 >"$TMP/haltpoll"
+export BENCH_HALTPOLL_FILE=$TMP/haltpoll
 # In the background to learn its PID: its namespaces are tapir-bench-PID[-a|-b].
 "$SRC/tools/bench" --smoke --no-build --build-dir "$BUILD" --json "$TMP/out.json" \
     >"$TMP/table" 2>"$TMP/err" &
@@ -32,6 +37,10 @@ cat "$TMP/table"
 sed 's/^/stderr: /' "$TMP/err"
 [ "$rc" -eq 0 ] || fail "tools/bench --smoke exited with $rc"
 [ -s "$TMP/out.json" ] || fail "no JSON written"
+[ "$(cat "$TMP/haltpoll")" = 0 ] || fail "idle polling not restored: $(cat "$TMP/haltpoll")"
+grep -q "^idle polling: Linux's default for the run: guest_halt_poll_ns 200000 (booted with 0" "$TMP/table" ||
+    fail "the table does not say the run set idle polling"
+grep -q "\"idle_poll\": \"Linux's default for the run" "$TMP/out.json" || fail "idle_poll missing from the JSON"
 
 # Figures with a kernel reference, and tapir-only ones.
 compared="bulk_in_mbps bulk_out_mbps bulk_out_nowriter_mbps rr_same_median_us rr_same_p99_us rr_cross_median_us
@@ -85,13 +94,16 @@ PY
 # --steal-retry: a step with more steal time than allowed is measured again,
 # twice at most, and the values it replaced are kept apart (a fixed steal
 # time from the tool's test hook makes every step exceed the limit).
+# --as-booted: the machine as it is (the test's file untouched).
 BENCH_FAKE_STEAL_PCT=60 "$SRC/tools/bench" --smoke --no-build --build-dir "$BUILD" --only rr \
-    --steal-retry 50 --json "$TMP/retry.json" >"$TMP/table2" 2>"$TMP/err2" ||
+    --steal-retry 50 --as-booted --json "$TMP/retry.json" >"$TMP/table2" 2>"$TMP/err2" ||
     { sed 's/^/stderr: /' "$TMP/err2"; fail "tools/bench --steal-retry exited with an error"; }
 # 13 values per try (median and p99 of rr_same and rr_cross for tapir and
 # both kernel sides, and rr_same_ceiling), two tries replaced: 26.
 grep -q '^values measured again because steal time was above 50%: 26 ' "$TMP/table2" ||
     { cat "$TMP/table2"; fail "the table does not count the repeated values"; }
+grep -q '^idle polling: as booted (--as-booted): guest_halt_poll_ns 0$' "$TMP/table2" ||
+    { cat "$TMP/table2"; fail "--as-booted: the table does not say the machine was left as booted"; }
 python3 - "$TMP/retry.json" <<'PY' || fail "--steal-retry did not repeat each step twice"
 import json, sys
 d = json.load(open(sys.argv[1]))
