@@ -43,6 +43,7 @@
     X(tcp_sack_recoveries, "loss recoveries driven by SACK (RFC 6675)")     \
     X(tcp_sack_retransmits, "segments retransmitted to fill SACK holes")     \
     X(tcp_rtt_ts_samples, "RTT samples taken from echoed timestamps")     \
+    X(tcp_rtt_ts_rejected, "echoed timestamps older than the data they acknowledge (no RTT sample)") \
     X(tcp_rto_expired, "retransmission timer expiries")                  \
     X(tcp_gso_rx, "TCP segments received above the MSS (device GSO)")      \
     X(tcp_tso_tx, "large TCP frames sent for the device to segment (TSO)") \

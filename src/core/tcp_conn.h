@@ -249,6 +249,10 @@ struct tcp_conn {
     bool ts_recent_valid;
     uint32_t ts_offset;
     uint32_t ts_recent;             /* TS.Recent */
+    /* The TSval of the first sending of the byte at snd_una, or of an
+     * earlier one: an echo older than this is not of any segment an ACK of
+     * new data can answer (tcp_ts_rtt). */
+    uint32_t ts_una_floor;
     tapir_time_t ts_recent_age;     /* when TS.Recent was last set */
     uint32_t last_ack_sent;         /* Last.ACK.sent */
 
@@ -527,6 +531,11 @@ void tcp_ts_update_recent(struct tcp_conn *c, const struct tcp_seg *g);
 bool tcp_ts_rtt(struct tcp_conn *c, const struct tcp_seg *g);
 /* Fill the TSopt of an outgoing segment (syn: the SYN or SYN,ACK). */
 void tcp_ts_fill(struct tcp_conn *c, struct tcp_seg *g, bool syn);
+/* g, filled by tcp_ts_fill, is being sent: keeps ts_una_floor. */
+void tcp_ts_sent(struct tcp_conn *c, const struct tcp_seg *g);
+/* An ACK passed the segment first sent at `sent` (the Karn-timed one):
+ * every byte from the new snd_una on was first sent then or later. */
+void tcp_ts_una_sent_at(struct tcp_conn *c, tapir_time_t sent);
 
 /* tcp_sack.c: SACK (RFC 2018) and SACK-based loss recovery (RFC 6675). */
 void tcp_sack_negotiate(struct tcp_conn *c, const struct tcp_seg *g);

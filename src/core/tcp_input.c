@@ -406,6 +406,7 @@ static bool rcv_ack(struct tcp_conn *c, const struct tcp_seg *g, uint32_t seq)
          * a retransmission (RFC 7323 4.1: Karn's rule is not needed). */
         if (c->rtt_timing && seq_gt(g->ack, c->rtt_seq)) {
             tcp_rtt_sample(c, s->now - c->rtt_start);
+            tcp_ts_una_sent_at(c, c->rtt_start);
             c->rtt_timing = false;
         } else {
             tcp_ts_rtt(c, g);

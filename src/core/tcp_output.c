@@ -218,6 +218,7 @@ int tcp_send_segment(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t l
         }
     }
     tcp_ts_fill(c, &g, syn);
+    tcp_ts_sent(c, &g);
     if (c->snd_urg && !syn)
         tcp_urg_fill(c, &g);                /* RFC 9293 3.8.5: URG and SEG.UP */
     /* More than one segment's payload: a TSO frame (send_data makes these

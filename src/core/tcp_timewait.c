@@ -444,6 +444,7 @@ struct tcp_conn *tcp_tw_inflate(struct tapir_stack *s, struct tcp_tw *e)
     c->rcvbuf_max = c->rcv_target = wnd;
     c->ts_ok = (e->flags & TCP_TW_TS_OK) != 0;
     c->ts_offset = e->ts_offset;
+    c->ts_una_floor = tcp_ts_now(c);    /* everything sent is acknowledged */
     c->ts_recent = e->ts_recent;
     c->ts_recent_valid = (e->flags & TCP_TW_TS_RECENT_VALID) != 0;
     c->ts_recent_age = e->ts_recent_age;

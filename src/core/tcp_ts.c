@@ -30,6 +30,7 @@ void tcp_ts_init(struct tcp_conn *c)
     c->ts_recent_valid = false;
     c->ts_recent = 0;
     c->last_ack_sent = 0;
+    c->ts_una_floor = tcp_ts_now(c);    /* nothing was sent before now */
 }
 
 uint32_t tcp_ts_now(const struct tcp_conn *c)
@@ -98,11 +99,37 @@ bool tcp_ts_rtt(struct tcp_conn *c, const struct tcp_seg *g)
      * not ours (a forged or confused peer): no sample. */
     if (ticks > 0x7fffffffu || (tapir_time_t)ticks * 1000u > c->s->cfg.rto_max)
         return false;
+    /* Nor is one older than the first sending of the byte at snd_una. The
+     * receiver echoes TS.Recent, which to acknowledge anything past
+     * snd_una it must have taken from a segment that carried its next
+     * expected byte, itself at or past snd_una (4.3): sent no earlier than
+     * that byte was first. A forged old echo would otherwise pass as an
+     * RTT of seconds and raise the RTO with it. */
+    if ((int32_t)(g->tsecr - c->ts_una_floor) < 0) {
+        c->s->stats.tcp_rtt_ts_rejected++;
+        return false;
+    }
     c->s->stats.tcp_rtt_ts_samples++;
     /* With 1 ms ticks a sample of 0 means "under a millisecond"; RFC 6298's
      * clock granularity G = 1 ms in the RTO covers the rounding. */
     tcp_rtt_sample(c, (tapir_time_t)ticks * 1000u);
     return true;
+}
+
+void tcp_ts_sent(struct tcp_conn *c, const struct tcp_seg *g)
+{
+    /* Nothing outstanding and this segment opens new sequence space: it is
+     * the first sending of the byte that will be at snd_una. */
+    bool takes_space = g->len > 0 || (g->flags & (TCP_SYN | TCP_FIN));
+    if (g->has_ts && takes_space && g->seq == c->snd_una && g->seq == c->snd_max)
+        c->ts_una_floor = g->tsval;
+}
+
+void tcp_ts_una_sent_at(struct tcp_conn *c, tapir_time_t sent)
+{
+    uint32_t ts = (uint32_t)(sent / 1000u) + c->ts_offset;
+    if ((int32_t)(ts - c->ts_una_floor) > 0)
+        c->ts_una_floor = ts;
 }
 
 void tcp_ts_fill(struct tcp_conn *c, struct tcp_seg *g, bool syn)

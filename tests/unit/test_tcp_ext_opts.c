@@ -434,6 +434,65 @@ START_TEST(every_ack_of_new_data_gives_a_sample)
 }
 END_TEST
 
+/* An echo older than the first sending of the data at snd_una names no
+ * segment an ACK of new data can answer (RFC 7323 4.3: TS.Recent comes
+ * from the segment that carried the receiver's next expected byte). A
+ * forged one, within PAWS and under rto_max, would have made a sample of
+ * seconds and raised the RTO with it. */
+START_TEST(an_echo_older_than_the_unacknowledged_data_gives_no_sample)
+{
+    open_ts();
+    tcp_script_advance(sc, TAPIR_SEC(10));  /* idle: old TSvals are 10 s old */
+    ck_assert_int_eq(tcp_send(conn, pattern, 3 * 1448), 3 * 1448);
+    struct tcp_script_out seg[3];
+    for (int i = 0; i < 3; i++)
+        expect_data(sc->our_nxt + 1448u * (uint32_t)i, sc->peer_nxt, &seg[i]);
+    tcp_script_advance(sc, TAPIR_MSEC(20));
+    /* The first ACK ends the single-segment timer: a 20 ms sample. */
+    struct peer_opts po = {.ws = -1, .ts = true, .tsval = 9000, .tsecr = seg[0].seg.tsval};
+    inject(TCP_ACK, sc->peer_nxt, sc->our_nxt + 1448, &po, NULL, 0);
+    uint32_t srtt = conn->srtt, rto = (uint32_t)conn->rto;
+    uint64_t samples = sc->s->stats.tcp_rtt_ts_samples;
+    uint64_t rejected = sc->s->stats.tcp_rtt_ts_rejected;
+    /* The second, acknowledging new data, echoes a TSval of 5 s ago. */
+    po = (struct peer_opts){.ws = -1, .ts = true, .tsval = 9001, .tsecr = seg[0].seg.tsval - 5000};
+    inject(TCP_ACK, sc->peer_nxt, sc->our_nxt + 2 * 1448, &po, NULL, 0);
+    ck_assert_uint_eq(sc->s->stats.tcp_rtt_ts_samples, samples);
+    ck_assert_uint_eq(sc->s->stats.tcp_rtt_ts_rejected, rejected + 1);
+    ck_assert_uint_eq(conn->srtt, srtt);
+    ck_assert_uint_eq((uint32_t)conn->rto, rto);
+    ck_assert_uint_eq(conn->snd_una, sc->our_nxt + 2 * 1448);  /* the ACK itself counts */
+    /* The third echoes what it acknowledges: a sample again. */
+    po = (struct peer_opts){.ws = -1, .ts = true, .tsval = 9002, .tsecr = seg[2].seg.tsval};
+    inject(TCP_ACK, sc->peer_nxt, sc->our_nxt + 3 * 1448, &po, NULL, 0);
+    ck_assert_uint_eq(sc->s->stats.tcp_rtt_ts_samples, samples + 1);
+    ck_assert_uint_eq(sc->s->stats.tcp_rtt_ts_rejected, rejected + 1);
+    sc->our_nxt += 3 * 1448;
+}
+END_TEST
+
+/* After a timeout the receiver may echo the first sending of a segment,
+ * not the retransmission (the original came late): older than the
+ * retransmission, but not than the data, so still a sample. */
+START_TEST(an_echo_of_the_original_sending_is_still_a_sample)
+{
+    open_ts();
+    ck_assert_int_eq(tcp_send(conn, pattern, 1000), 1000);
+    struct tcp_script_out o;
+    expect_data(sc->our_nxt, sc->peer_nxt, &o);
+    tcp_script_advance_to_next(sc, TAPIR_SEC(2));
+    struct tcp_script_out r;
+    tcp_script_expect(sc, TCP_ACK, sc->our_nxt, sc->peer_nxt, &r);
+    ck_assert_uint_gt(r.seg.tsval, o.seg.tsval);
+    uint64_t samples = sc->s->stats.tcp_rtt_ts_samples;
+    struct peer_opts po = {.ws = -1, .ts = true, .tsval = 8000, .tsecr = o.seg.tsval};
+    inject(TCP_ACK, sc->peer_nxt, sc->our_nxt + 1000, &po, NULL, 0);
+    ck_assert_uint_eq(sc->s->stats.tcp_rtt_ts_samples, samples + 1);
+    ck_assert_uint_eq(sc->s->stats.tcp_rtt_ts_rejected, 0);
+    sc->our_nxt += 1000;
+}
+END_TEST
+
 /* ---- SACK ------------------------------------------------------------------ */
 
 static void open_sack(bool with_ts)
@@ -636,6 +695,8 @@ int main(void)
     tcase_add_test(tc, segment_without_timestamp_is_dropped_silently);
     tcase_add_test(tc, delayed_ack_echoes_the_earliest_unacknowledged_tsval);
     tcase_add_test(tc, rtt_is_measured_from_tsecr_even_after_a_retransmission);
+    tcase_add_test(tc, an_echo_older_than_the_unacknowledged_data_gives_no_sample);
+    tcase_add_test(tc, an_echo_of_the_original_sending_is_still_a_sample);
     tcase_add_test(tc, every_ack_of_new_data_gives_a_sample);
     tcase_add_test(tc, sack_blocks_report_out_of_order_data_most_recent_first);
     tcase_add_test(tc, four_blocks_without_timestamps_and_none_once_in_order);
