@@ -73,7 +73,7 @@ void runtime_drive_defaults(struct runtime *rt)
 void runtime_kick_if_earlier(tapir_stack *s)
 {
     struct runtime *rt = runtime_of(s);
-    if (rt && tapir_stack_next_deadline(s) < rt->thread_deadline)
+    if (rt && tapir_stack_next_deadline(s) < loop_wake_by(rt, runtime_now()))
         runtime_kick(s);
 }
 
@@ -84,6 +84,17 @@ unsigned long runtime_drive_count(tapir_stack *s)
         return 0;
     pthread_mutex_lock(&rt->lock);
     unsigned long n = rt->drive_count;
+    pthread_mutex_unlock(&rt->lock);
+    return n;
+}
+
+unsigned long runtime_thread_wakes(tapir_stack *s)
+{
+    struct runtime *rt = runtime_of(s);
+    if (!rt)
+        return 0;
+    pthread_mutex_lock(&rt->lock);
+    unsigned long n = rt->thread_wakes;
     pthread_mutex_unlock(&rt->lock);
     return n;
 }
@@ -317,6 +328,7 @@ int runtime_drive_wait_fds(tapir_stack *s, const unsigned *watch, unsigned seen,
      * thread must serve the device for them at once, not at its next check. */
     if (rt->cond_waiters > 0)
         loop_park_device(rt, false);
+    loop_driver_left(rt, rt->drive_left);
     runtime_kick_if_earlier(s);
     return rc;
 }

@@ -1,15 +1,18 @@
 /* The stack thread: drives one stack's sans-IO core from a device.
  *
- * One thread per stack. It sleeps in epoll_wait on two descriptors, the
- * device's (readable when a frame waits) and an eventfd (runtime_kick), with
- * a timeout until the core's next deadline. Awake, it takes the stack's mutex,
+ * One thread per stack. It sleeps in epoll_wait on three descriptors, the
+ * device's (readable when a frame waits; ignored while an application
+ * thread drives it), an eventfd (runtime_kick) and a timer that says when
+ * to look at a device drivers have left (check_tfd), with a timeout until
+ * the core's next deadline. Awake, it takes the stack's mutex,
  * reads frames until the device has none (in bounded batches, so timers still
  * run under a flood), runs the core's timers if one is due, reads the next
  * deadline, and lets go of the mutex before sleeping again.
  *
  * Timer precision: epoll_wait's timeout is in milliseconds, rounded UP, so a
  * timer fires at most ~1 ms late and never early (the core's timers are
- * >= 1 ms: delayed ACK 200 ms, RTO >= 200 ms). No timerfd is needed.
+ * >= 1 ms: delayed ACK 200 ms, RTO >= 200 ms). No timerfd is needed for
+ * them.
  *
  * The lifecycle (tapir_stack_start/stop) and the process-wide registry of
  * running stacks live in runtime.c.
@@ -21,23 +24,26 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "core/stack.h"
 
 /* Frames read per batch before timers get a turn. */
 #define LOOP_RX_BATCH 256
-/* How often the thread looks whether it must take the device back from
- * application threads, and how long nobody must have driven it before it
- * does (a frame nobody waits for waits at most about twice this long).
- * Each look wakes the thread and takes the runtime lock: pinned to the
- * caller's CPU (the same-CPU RTT figure) a look every 1 ms lands in more
- * than 1% of 70k round trips/s and sets their 99th percentile (about 40
- * us against the kernel's 23; 4 ms gave 24-33). 4 ms was tried and not
- * kept: a tapir sender relies on the stack thread taking the device back
- * to read ACKs on the other CPU while the application writes, and bulk
- * out with 4 ms was inconclusive (two sets of alternated runs disagreed,
- * and the full run with it had the median under 500 MB/s). */
+/* How long nobody must have driven the device before the stack thread
+ * takes it back from application threads (a frame nobody waits for waits
+ * about this long). A tapir sender relies on that to have its ACKs read on
+ * the other CPU while the application writes.
+ *
+ * The thread learns when to look from a timer (check_tfd) that drivers
+ * push forward as they leave, not from waking every interval: pinned to
+ * the driver's CPU (the same-CPU RTT figure) a look every 1 ms landed in
+ * more than 1% of 70k round trips/s and set their 99th percentile (about
+ * 44 us against the kernel's 26; with no looks, 27-28). While drivers come
+ * and go the timer never expires; a driver re-arms it only when it would
+ * expire within half an interval, so that costs one timerfd_settime per
+ * half interval, not one per round trip. */
 #define LOOP_PARK_CHECK_US 1000
 
 static void wait_until(struct runtime *rt, tapir_time_t deadline)
@@ -56,15 +62,16 @@ static void wait_until(struct runtime *rt, tapir_time_t deadline)
     if (rt->dev->fd < 0 && (timeout_ms < 0 || timeout_ms > 1))
         timeout_ms = 1;
 
-    struct epoll_event events[2];
-    int n = epoll_wait(rt->epfd, events, 2, timeout_ms);
+    struct epoll_event events[3];
+    int n = epoll_wait(rt->epfd, events, 3, timeout_ms);
     for (int i = 0; i < n; i++) {
-        if (events[i].data.u32 == LOOP_EV_KICK) {
-            uint64_t count;
-            /* Reset the eventfd; a failed read only means another wake-up. */
-            if (read(rt->evfd, &count, sizeof count) < 0 && errno != EAGAIN)
-                continue;
-        }
+        uint64_t count;
+        /* Reset the eventfd or the timer; a failed read only means another
+         * wake-up. */
+        if (events[i].data.u32 == LOOP_EV_KICK)
+            (void)!read(rt->evfd, &count, sizeof count);
+        else if (events[i].data.u32 == LOOP_EV_CHECK)
+            (void)!read(rt->check_tfd, &count, sizeof count);
     }
 }
 
@@ -131,6 +138,35 @@ void loop_read_batch(struct runtime *rt)
     tapir_stack_batch_end(rt->stack);
 }
 
+/* The thread is to look at the parked device at `at` (lock held). */
+static void arm_check(struct runtime *rt, tapir_time_t at)
+{
+    struct itimerspec its = {
+        .it_value = {.tv_sec = (time_t)(at / 1000000u), .tv_nsec = (long)(at % 1000000u) * 1000},
+    };
+    if (timerfd_settime(rt->check_tfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+        rt->check_at = at;
+}
+
+tapir_time_t loop_wake_by(const struct runtime *rt, tapir_time_t now)
+{
+    /* A parked device's check still to come wakes the thread too, and it
+     * then sleeps until the core's next deadline as it stands: a timer due
+     * after that check needs no kick. Without this every round trip's new
+     * RTO or delayed ACK would kick a thread that sleeps until a later one
+     * (a system call and a wake-up per round trip). */
+    tapir_time_t by = rt->thread_deadline;
+    if (rt->dev_parked && rt->check_at > now && rt->check_at < by)
+        by = rt->check_at;
+    return by;
+}
+
+void loop_driver_left(struct runtime *rt, tapir_time_t left)
+{
+    if (rt->dev_parked && rt->check_at < left + LOOP_PARK_CHECK_US / 2)
+        arm_check(rt, left + LOOP_PARK_CHECK_US);
+}
+
 void loop_park_device(struct runtime *rt, bool park)
 {
     if (rt->dev_parked == park || rt->dev_failed || rt->dev->fd < 0)
@@ -152,15 +188,18 @@ void *loop_thread_main(void *arg)
             break;
         /* While an application thread drives the device (drive.c) this
          * thread leaves it alone: it would only wake up with every frame and
-         * contend for the lock. It looks again every LOOP_PARK_CHECK_US and
-         * takes the device back once nobody has driven it for that long. */
+         * contend for the lock. It takes the device back once nobody has
+         * driven it for LOOP_PARK_CHECK_US (check_tfd wakes it then). */
         tapir_time_t now = runtime_now();
         if (rt->driving) {
             loop_park_device(rt, true);
         } else if (rt->dev_parked && now - rt->drive_left < LOOP_PARK_CHECK_US) {
             /* A caller drove a moment ago and is likely to come back (a
              * server between two polls): leave the device to it a while
-             * longer rather than wake with each frame and fight it. */
+             * longer rather than wake with each frame and fight it, and
+             * look again when that while is over. */
+            if (rt->check_at < rt->drive_left + LOOP_PARK_CHECK_US)
+                arm_check(rt, rt->drive_left + LOOP_PARK_CHECK_US);
         } else {
             loop_park_device(rt, false);
             loop_read_batch(rt);
@@ -169,12 +208,11 @@ void *loop_thread_main(void *arg)
         if (tapir_stack_next_deadline(rt->stack) <= now)
             tapir_stack_poll(rt->stack, now);
         tapir_time_t deadline = tapir_stack_next_deadline(rt->stack);
-        if (rt->dev_parked && deadline > now + LOOP_PARK_CHECK_US)
-            deadline = now + LOOP_PARK_CHECK_US;
         rt->thread_deadline = deadline;
         pthread_mutex_unlock(&rt->lock);
         wait_until(rt, deadline);
         pthread_mutex_lock(&rt->lock);
+        rt->thread_wakes++;
     }
     /* Wake every waiter of the socket layer before the core goes away. */
     runtime_call_detach(rt->stack);

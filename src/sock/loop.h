@@ -20,8 +20,11 @@ struct runtime {
     struct tapir_dev *dev;
     pthread_mutex_t lock;       /* guards the core */
     pthread_t thread;
-    int epfd;                   /* device fd + evfd */
+    int epfd;                   /* device fd + evfd + check_tfd */
     int evfd;                   /* runtime_kick() */
+    int check_tfd;              /* wakes the thread to look at a parked device */
+    tapir_time_t check_at;      /* when check_tfd expires (0: not armed); lock */
+    unsigned long thread_wakes; /* the thread's wake-ups (runtime_thread_wakes) */
     atomic_bool stopping;
     bool dev_failed;            /* the device returned a hard error */
     uint8_t *rxbuf;             /* one frame, read by the thread */
@@ -47,7 +50,7 @@ struct runtime {
 };
 
 /* epoll tags of the two descriptors the thread watches. */
-enum { LOOP_EV_DEVICE = 1, LOOP_EV_KICK = 2 };
+enum { LOOP_EV_DEVICE = 1, LOOP_EV_KICK = 2, LOOP_EV_CHECK = 3 };
 
 /* Read one frame from the device into rt->rxbuf: its length, -EAGAIN when
  * there is none, or another -errno. Whoever calls it owns rxbuf: the lock
@@ -63,6 +66,12 @@ void loop_input_one(struct runtime *rt, size_t len, const struct tapir_frame_met
 void loop_read_batch(struct runtime *rt);
 /* Make the stack thread's epoll ignore (park) or watch the device (lock held). */
 void loop_park_device(struct runtime *rt, bool park);
+/* A driver left the device at `left` (lock held): make sure the stack
+ * thread looks at it once nobody has driven it for a while (loop.c). */
+void loop_driver_left(struct runtime *rt, tapir_time_t left);
+/* When the stack thread wakes up next at the latest (lock held): a timer
+ * due earlier needs a kick (runtime_kick_if_earlier). */
+tapir_time_t loop_wake_by(const struct runtime *rt, tapir_time_t now);
 
 /* Caller-driven mode's defaults: on, a 50 us adaptive spin; the environment
  * may override them (TAPIR_CALLER_DRIVE=0, TAPIR_SPIN_US=N) for tuning

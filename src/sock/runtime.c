@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -220,6 +221,8 @@ static void runtime_free(struct runtime *rt)
         close(rt->evfd);
     if (rt->drv_evfd >= 0)
         close(rt->drv_evfd);
+    if (rt->check_tfd >= 0)
+        close(rt->check_tfd);
     free(rt->rxbuf);
     pthread_mutex_destroy(&rt->lock);
     free(rt);
@@ -260,7 +263,7 @@ int tapir_stack_start(const struct tapir_config *cfg, struct tapir_dev *dev, tap
     struct runtime *rt = calloc(1, sizeof *rt);
     if (!rt)
         return -ENOMEM;
-    rt->epfd = rt->evfd = rt->drv_evfd = -1;
+    rt->epfd = rt->evfd = rt->drv_evfd = rt->check_tfd = -1;
     runtime_drive_defaults(rt);     /* drive.c */
     rt->dev = dev;
     atomic_init(&rt->stopping, false);
@@ -289,12 +292,18 @@ int tapir_stack_start(const struct tapir_config *cfg, struct tapir_dev *dev, tap
         rt->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         rt->epfd = epoll_create1(EPOLL_CLOEXEC);
         rt->drv_evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (rt->evfd < 0 || rt->epfd < 0 || rt->drv_evfd < 0)
+        rt->check_tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        if (rt->evfd < 0 || rt->epfd < 0 || rt->drv_evfd < 0 || rt->check_tfd < 0)
             err = -errno;
     }
     if (err == 0) {
         struct epoll_event ev = {.events = EPOLLIN, .data.u32 = LOOP_EV_KICK};
         if (epoll_ctl(rt->epfd, EPOLL_CTL_ADD, rt->evfd, &ev) < 0)
+            err = -errno;
+    }
+    if (err == 0) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = LOOP_EV_CHECK};
+        if (epoll_ctl(rt->epfd, EPOLL_CTL_ADD, rt->check_tfd, &ev) < 0)
             err = -errno;
     }
     if (err == 0 && dev->fd >= 0) {

@@ -50,6 +50,8 @@ void runtime_cond_wait_end(tapir_stack *s);
 void runtime_wake_driver(tapir_stack *s, const unsigned *watch);
 /* Waits that drove the device on the caller's thread so far (for tests). */
 unsigned long runtime_drive_count(tapir_stack *s);
+/* How often the stack thread has woken up (for tests). */
+unsigned long runtime_thread_wakes(tapir_stack *s);
 /* Frames a driver read first after a wait and answered before draining the
  * device: caught while it spun, and read on waking from its sleep (tests). */
 void runtime_first_frame_counts(tapir_stack *s, unsigned long *spun, unsigned long *woke);
