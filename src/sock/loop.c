@@ -65,13 +65,15 @@ static void wait_until(struct runtime *rt, tapir_time_t deadline)
     struct epoll_event events[3];
     int n = epoll_wait(rt->epfd, events, 3, timeout_ms);
     for (int i = 0; i < n; i++) {
-        uint64_t count;
         /* Reset the eventfd or the timer; a failed read only means another
          * wake-up. */
-        if (events[i].data.u32 == LOOP_EV_KICK)
-            (void)!read(rt->evfd, &count, sizeof count);
-        else if (events[i].data.u32 == LOOP_EV_CHECK)
-            (void)!read(rt->check_tfd, &count, sizeof count);
+        int fd = events[i].data.u32 == LOOP_EV_KICK ? rt->evfd
+               : events[i].data.u32 == LOOP_EV_CHECK ? rt->check_tfd : -1;
+        uint64_t count;
+        if (fd >= 0) {
+            ssize_t r = read(fd, &count, sizeof count);
+            (void)r;
+        }
     }
 }
 
