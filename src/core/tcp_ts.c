@@ -33,9 +33,15 @@ void tcp_ts_init(struct tcp_conn *c)
     c->ts_una_floor = tcp_ts_now(c);    /* nothing was sent before now */
 }
 
+/* Our timestamp clock (ms ticks plus the connection's offset) at time t. */
+static uint32_t ts_at(const struct tcp_conn *c, tapir_time_t t)
+{
+    return (uint32_t)(t / 1000u) + c->ts_offset;
+}
+
 uint32_t tcp_ts_now(const struct tcp_conn *c)
 {
-    return (uint32_t)(c->s->now / 1000u) + c->ts_offset;
+    return ts_at(c, c->s->now);
 }
 
 static void set_recent(struct tcp_conn *c, uint32_t tsval)
@@ -127,7 +133,7 @@ void tcp_ts_sent(struct tcp_conn *c, const struct tcp_seg *g)
 
 void tcp_ts_una_sent_at(struct tcp_conn *c, tapir_time_t sent)
 {
-    uint32_t ts = (uint32_t)(sent / 1000u) + c->ts_offset;
+    uint32_t ts = ts_at(c, sent);
     if ((int32_t)(ts - c->ts_una_floor) > 0)
         c->ts_una_floor = ts;
 }

@@ -220,9 +220,7 @@ static int drive_sleep(struct runtime *rt, tapir_time_t until, unsigned spin,
         return how;
     struct timespec ts, *tsp = NULL;
     if (until != TAPIR_TIME_NEVER) {
-        tapir_time_t d = until - now;
-        ts.tv_sec = (time_t)(d / 1000000u);
-        ts.tv_nsec = (long)(d % 1000000u) * 1000;
+        ts = runtime_timespec(until - now);
         tsp = &ts;
     }
     if (ppoll(fds, nfds, tsp, NULL) <= 0)

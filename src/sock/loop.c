@@ -143,9 +143,7 @@ void loop_read_batch(struct runtime *rt)
 /* The thread is to look at the parked device at `at` (lock held). */
 static void arm_check(struct runtime *rt, tapir_time_t at)
 {
-    struct itimerspec its = {
-        .it_value = {.tv_sec = (time_t)(at / 1000000u), .tv_nsec = (long)(at % 1000000u) * 1000},
-    };
+    struct itimerspec its = {.it_value = runtime_timespec(at)};
     if (timerfd_settime(rt->check_tfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
         rt->check_at = at;
 }

@@ -11,6 +11,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <time.h>
 
 #include "tapir/tapir.h"
 
@@ -57,6 +58,11 @@ unsigned long runtime_thread_wakes(tapir_stack *s);
 void runtime_first_frame_counts(tapir_stack *s, unsigned long *spun, unsigned long *woke);
 /* Monotonic now in microseconds (CLOCK_MONOTONIC), the clock the thread uses. */
 tapir_time_t runtime_now(void);
+/* us microseconds (a span, or a runtime_now() time) as a timespec. */
+static inline struct timespec runtime_timespec(tapir_time_t us)
+{
+    return (struct timespec){.tv_sec = (time_t)(us / 1000000u), .tv_nsec = (long)(us % 1000000u) * 1000};
+}
 /* True once tapir_stack_stop() has begun: blocked callers must return. */
 bool runtime_stopping(tapir_stack *s);
 

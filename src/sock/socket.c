@@ -112,10 +112,7 @@ int sock_wait(struct tsock *so, uint64_t deadline)
             pthread_cond_wait(&so->wait_cv, &so->wait_mx);
             continue;
         }
-        struct timespec ts = {
-            .tv_sec = (time_t)(deadline / 1000000u),
-            .tv_nsec = (long)(deadline % 1000000u) * 1000,
-        };
+        struct timespec ts = runtime_timespec(deadline);
         if (pthread_cond_timedwait(&so->wait_cv, &so->wait_mx, &ts) == ETIMEDOUT) {
             rc = -EAGAIN;
             break;

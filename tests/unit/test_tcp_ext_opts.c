@@ -381,18 +381,22 @@ START_TEST(delayed_ack_echoes_the_earliest_unacknowledged_tsval)
 }
 END_TEST
 
+/* 1000 bytes sent (*o) and lost: the RTO (1 s initial) resends them (*r). */
+static void send_lost_once(struct tcp_script_out *o, struct tcp_script_out *r)
+{
+    ck_assert_int_eq(tcp_send(conn, pattern, 1000), 1000);
+    expect_data(sc->our_nxt, sc->peer_nxt, o);
+    tcp_script_advance_to_next(sc, TAPIR_SEC(2));
+    tcp_script_expect(sc, TCP_ACK, sc->our_nxt, sc->peer_nxt, r);
+    ck_assert_uint_eq(r->seg.len, 1000);
+}
+
 START_TEST(rtt_is_measured_from_tsecr_even_after_a_retransmission)
 {
     open_ts();
-    ck_assert_int_eq(tcp_send(conn, pattern, 1000), 1000);
-    struct tcp_script_out o;
-    expect_data(sc->our_nxt, sc->peer_nxt, &o);
-    /* Lost: the RTO (1 s initial) resends it; Karn forbids timing it, but
-     * the echo names the retransmission. */
-    tcp_script_advance_to_next(sc, TAPIR_SEC(2));
-    struct tcp_script_out r;
-    tcp_script_expect(sc, TCP_ACK, sc->our_nxt, sc->peer_nxt, &r);
-    ck_assert_uint_eq(r.seg.len, 1000);
+    /* Karn forbids timing the retransmission, but the echo names it. */
+    struct tcp_script_out o, r;
+    send_lost_once(&o, &r);
     ck_assert_uint_ne(r.seg.tsval, o.seg.tsval);
     ck_assert(!conn->rtt_timing);
     uint32_t srtt0 = conn->srtt;            /* from the handshake: 0 */
@@ -477,12 +481,8 @@ END_TEST
 START_TEST(an_echo_of_the_original_sending_is_still_a_sample)
 {
     open_ts();
-    ck_assert_int_eq(tcp_send(conn, pattern, 1000), 1000);
-    struct tcp_script_out o;
-    expect_data(sc->our_nxt, sc->peer_nxt, &o);
-    tcp_script_advance_to_next(sc, TAPIR_SEC(2));
-    struct tcp_script_out r;
-    tcp_script_expect(sc, TCP_ACK, sc->our_nxt, sc->peer_nxt, &r);
+    struct tcp_script_out o, r;
+    send_lost_once(&o, &r);
     ck_assert_uint_gt(r.seg.tsval, o.seg.tsval);
     uint64_t samples = sc->s->stats.tcp_rtt_ts_samples;
     struct peer_opts po = {.ws = -1, .ts = true, .tsval = 8000, .tsecr = o.seg.tsval};
