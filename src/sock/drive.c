@@ -73,7 +73,7 @@ void runtime_drive_defaults(struct runtime *rt)
 void runtime_kick_if_earlier(tapir_stack *s)
 {
     struct runtime *rt = runtime_of(s);
-    if (rt && tapir_stack_next_deadline(s) < loop_wake_by(rt, runtime_now()))
+    if (rt && tapir_stack_next_deadline(s) < loop_wake_by(rt))
         runtime_kick(s);
 }
 

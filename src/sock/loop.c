@@ -148,15 +148,17 @@ static void arm_check(struct runtime *rt, tapir_time_t at)
         rt->check_at = at;
 }
 
-tapir_time_t loop_wake_by(const struct runtime *rt, tapir_time_t now)
+tapir_time_t loop_wake_by(const struct runtime *rt)
 {
     /* A parked device's check still to come wakes the thread too, and it
      * then sleeps until the core's next deadline as it stands: a timer due
      * after that check needs no kick. Without this every round trip's new
      * RTO or delayed ACK would kick a thread that sleeps until a later one
-     * (a system call and a wake-up per round trip). */
+     * (a system call and a wake-up per round trip). A check that has
+     * expired is set back to 0 by the thread as it wakes for it; until
+     * then the thread is waking anyway. */
     tapir_time_t by = rt->thread_deadline;
-    if (rt->dev_parked && rt->check_at > now && rt->check_at < by)
+    if (rt->dev_parked && rt->check_at != 0 && rt->check_at < by)
         by = rt->check_at;
     return by;
 }
@@ -191,6 +193,8 @@ void *loop_thread_main(void *arg)
          * contend for the lock. It takes the device back once nobody has
          * driven it for LOOP_PARK_CHECK_US (check_tfd wakes it then). */
         tapir_time_t now = runtime_now();
+        if (rt->check_at != 0 && rt->check_at <= now)
+            rt->check_at = 0;           /* expired: no longer to come */
         if (rt->driving) {
             loop_park_device(rt, true);
         } else if (rt->dev_parked && now - rt->drive_left < LOOP_PARK_CHECK_US) {

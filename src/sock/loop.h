@@ -23,7 +23,7 @@ struct runtime {
     int epfd;                   /* device fd + evfd + check_tfd */
     int evfd;                   /* runtime_kick() */
     int check_tfd;              /* wakes the thread to look at a parked device */
-    tapir_time_t check_at;      /* when check_tfd expires (0: not armed); lock */
+    tapir_time_t check_at;      /* when check_tfd expires (0: not armed, or expired); lock */
     unsigned long thread_wakes; /* the thread's wake-ups (runtime_thread_wakes) */
     atomic_bool stopping;
     bool dev_failed;            /* the device returned a hard error */
@@ -71,7 +71,7 @@ void loop_park_device(struct runtime *rt, bool park);
 void loop_driver_left(struct runtime *rt, tapir_time_t left);
 /* When the stack thread wakes up next at the latest (lock held): a timer
  * due earlier needs a kick (runtime_kick_if_earlier). */
-tapir_time_t loop_wake_by(const struct runtime *rt, tapir_time_t now);
+tapir_time_t loop_wake_by(const struct runtime *rt);
 
 /* Caller-driven mode's defaults: on, a 50 us adaptive spin; the environment
  * may override them (TAPIR_CALLER_DRIVE=0, TAPIR_SPIN_US=N) for tuning
