@@ -77,26 +77,25 @@ void runtime_kick_if_earlier(tapir_stack *s)
         runtime_kick(s);
 }
 
+/* One of the runtime's counters, read under its lock (tests). */
+static unsigned long read_counter(struct runtime *rt, const unsigned long *counter)
+{
+    pthread_mutex_lock(&rt->lock);
+    unsigned long n = *counter;
+    pthread_mutex_unlock(&rt->lock);
+    return n;
+}
+
 unsigned long runtime_drive_count(tapir_stack *s)
 {
     struct runtime *rt = runtime_of(s);
-    if (!rt)
-        return 0;
-    pthread_mutex_lock(&rt->lock);
-    unsigned long n = rt->drive_count;
-    pthread_mutex_unlock(&rt->lock);
-    return n;
+    return rt ? read_counter(rt, &rt->drive_count) : 0;
 }
 
 unsigned long runtime_thread_wakes(tapir_stack *s)
 {
     struct runtime *rt = runtime_of(s);
-    if (!rt)
-        return 0;
-    pthread_mutex_lock(&rt->lock);
-    unsigned long n = rt->thread_wakes;
-    pthread_mutex_unlock(&rt->lock);
-    return n;
+    return rt ? read_counter(rt, &rt->thread_wakes) : 0;
 }
 
 void runtime_first_frame_counts(tapir_stack *s, unsigned long *spun, unsigned long *woke)
