@@ -56,7 +56,7 @@ void sock_wake(struct tsock *so)
     const uint64_t one = 1;
     for (struct poll_waiter *w = so->waiters; w; w = w->next) {
         if (w->epi) {
-            sock_epoll_wake(w->epi);
+            sock_epoll_notify(w->epi);
             continue;
         }
         if (w->hits) {

@@ -64,6 +64,9 @@ struct epoll_item {
     uint32_t events;               /* op_mx */
     epoll_data_t data;             /* op_mx */
     bool disabled;                 /* EPOLLONESHOT fired (op_mx) */
+    /* What a wake from the stack looks for (its runtime lock): events, or
+     * 0 once a one-shot registration has fired (sock_epoll_notify). */
+    uint32_t wake_mask;
     /* EPOLLET: what the last report saw (op_mx) */
     short et_revents;
     uint64_t et_progress;
@@ -228,6 +231,24 @@ static void efd_ring(struct tapir_epoll *ep)
 {
     ep->efd_rings++;
     ep->efd_unseen = ep->efd_sleepers;
+}
+
+/* The stack wakes a socket on every segment and timer that touches it, but
+ * a look (item_look) reports only what the registration asks for: a pure
+ * ACK to a socket polled for EPOLLIN would end a driven wait for nothing
+ * (collect looks, finds it idle, and the wait drives again), once per
+ * connection in an echo server. Only a wake a look would report, or one
+ * that collect must see (the socket closed or its stack gone), queues the
+ * registration. No change is missed: readiness that appears later comes
+ * with a wake of its own. */
+void sock_epoll_notify(struct epoll_item *it)
+{
+    struct tsock *so = it->so;
+    bool must_see = so->closed || so->dead || !so->conn;
+    if (!must_see && (it->wake_mask == 0 ||
+                      sock_poll_revents(so, (short)(it->wake_mask & 0xffffu)) == 0))
+        return;
+    sock_epoll_wake(it);
 }
 
 void sock_epoll_wake(struct epoll_item *it)
@@ -395,6 +416,7 @@ static int item_add(struct tapir_epoll *ep, int fd, const struct epoll_event *ev
     /* Closed or stopped meanwhile: dropped or reported by the next wait.
      * (Readiness needs no clock: runtime_lock, not sock_lock.) */
     runtime_lock(so->stack);
+    it->wake_mask = it->events;
     sock_waiter_hang(so, &it->w);
     item_check_now(it);            /* ready already: on the list now */
     runtime_unlock(so->stack);
@@ -418,6 +440,7 @@ static int item_mod(struct epoll_item *it, const struct epoll_event *ev)
     if (rc < 0)
         return 0;                  /* a stopped stack: reported by the wait */
     sock_lock(so->stack);
+    it->wake_mask = it->events;
     item_check_now(it);
     runtime_unlock(so->stack);
     sock_table_lock();
@@ -572,10 +595,10 @@ int sock_epoll_close(int epfd)
 /* ---- wait ---------------------------------------------------------------- */
 
 /* EPOLLET: is readiness r (stack's lock held) news since the last report?
- * The stack wakes registrations on every segment and timer, not only on
- * the changes a program waits for: a report needs a readiness bit that was
- * not there, bytes that arrived or were acknowledged since, or (listener)
- * another connection taken. */
+ * A registration is woken on every segment and timer that finds what it
+ * asks for ready (sock_epoll_notify), not only when that changes: a report
+ * needs a readiness bit that was not there, bytes that arrived or were
+ * acknowledged since, or (listener) another connection taken. */
 static bool et_edge(struct epoll_item *it, short r)
 {
     struct tsock *so = it->so;
@@ -611,8 +634,10 @@ static enum item_seen item_look(struct tapir_epoll *ep, struct epoll_item *it, u
     }
     if (!r)
         return ITEM_IDLE;
-    if (it->events & EPOLLONESHOT)
+    if (it->events & EPOLLONESHOT) {
         it->disabled = true;
+        it->wake_mask = 0;
+    }
     *out = (uint16_t)r;
     return ITEM_READY;
 }

@@ -205,7 +205,10 @@ short sock_poll_revents(struct tsock *so, short events);
 
 /* ---- socket_epoll.c ---- */
 /* A registered socket's readiness may have changed (sock_wake, runtime lock
- * held): put the registration on its instance's ready list, wake a wait. */
+ * held): put the registration on its instance's ready list and wake a wait
+ * if a look would find what it asks for (or must see it go). */
+void sock_epoll_notify(struct epoll_item *it);
+/* The same without that check (runtime lock held). */
 void sock_epoll_wake(struct epoll_item *it);
 /* tapir_close of an epoll instance's descriptor. */
 int sock_epoll_close(int epfd);

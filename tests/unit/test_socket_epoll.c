@@ -298,14 +298,16 @@ END_TEST
 struct later_write {
     int fd;
     long ms;
+    size_t len;              /* at most 16 KiB */
 };
 
 static void *write_later(void *arg)
 {
     struct later_write *lw = arg;
     sockenv_sleep_ms(lw->ms);
-    char b = 'w';
-    ck_assert_int_eq(tapir_write(lw->fd, &b, 1), 1);
+    static char bytes[16384];
+    memset(bytes, 'w', lw->len);
+    ck_assert_int_eq(tapir_write(lw->fd, bytes, lw->len), (ssize_t)lw->len);
     return NULL;
 }
 
@@ -322,7 +324,7 @@ START_TEST(blocking_wait_wakes)
         if (mode == 1)
             sockenv_epoll_add(ep, c, EPOLLIN, 32);   /* on stack A: no single stack to drive */
         unsigned long drives0 = runtime_drive_count(env.b);
-        struct later_write lw = { .fd = c, .ms = 50 };
+        struct later_write lw = { .fd = c, .ms = 50, .len = 1 };
         pthread_t t;
         ck_assert_int_eq(pthread_create(&t, NULL, write_later, &lw), 0);
         struct epoll_event ev;
@@ -344,6 +346,48 @@ START_TEST(blocking_wait_wakes)
         tapir_close(s);
         tapir_close(ep);
     }
+}
+END_TEST
+
+/* Segments that bring a registration nothing it asks for do not end a wait
+ * that drives the device: s, polled for EPOLLIN only, sends 8 KiB during
+ * the wait, and the peer's ACKs (and the send's own wake-ups) leave s
+ * unreadable. The wait drives once, for its whole timeout, and reports
+ * nothing. */
+START_TEST(acks_do_not_end_a_driven_wait)
+{
+    int ep = sockenv_epoll_new();
+    int c, s;
+    sockenv_pair(&env, 7008, &c, &s, NULL);
+    sockenv_epoll_add(ep, s, EPOLLIN, 33);
+    struct tapir_stats st0, st1;
+    tapir_stack_snapshot_stats(env.b, &st0);
+    unsigned long drives0 = runtime_drive_count(env.b);
+    struct later_write lw = { .fd = s, .ms = 50, .len = 8192 };
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, write_later, &lw), 0);
+    struct epoll_event ev;
+    uint64_t t0 = sockenv_ms();
+    int n = tapir_epoll_wait(ep, &ev, 1, 400);
+    uint64_t took = sockenv_ms() - t0;
+    unsigned long drives = runtime_drive_count(env.b) - drives0;
+    tapir_stack_snapshot_stats(env.b, &st1);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(n, 0);
+    ck_assert_uint_ge(took, 390);
+    /* The peer did answer during the wait: ACKs reached s's stack. */
+    ck_assert_uint_gt(st1.tcp_rx, st0.tcp_rx);
+    ck_assert_msg(drives == 1, "the wait drove %lu times", drives);
+    char buf[8192];
+    size_t got = 0;
+    while (got < sizeof buf) {
+        ssize_t k = tapir_read(c, buf + got, sizeof buf - got);
+        ck_assert_int_gt(k, 0);
+        got += (size_t)k;
+    }
+    tapir_close(c);
+    tapir_close(s);
+    tapir_close(ep);
 }
 END_TEST
 
@@ -475,6 +519,7 @@ int main(void)
     tcase_add_test(tc, close_drops_registration);
     tcase_add_test(tc, kernel_descriptors);
     tcase_add_test(tc, blocking_wait_wakes);
+    tcase_add_test(tc, acks_do_not_end_a_driven_wait);
     tcase_add_test(tc, maxevents_round_robin);
     tcase_add_test(tc, peer_close_and_reset);
     tcase_add_test(tc, stack_stopped);
