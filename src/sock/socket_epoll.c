@@ -355,13 +355,6 @@ static struct epoll_item *item_lookup(struct tapir_epoll *ep, int fd)
     return NULL;
 }
 
-/* Look at it now (its stack's lock held): on the ready list if ready. */
-static void item_check_now(struct epoll_item *it)
-{
-    if (!it->disabled && sock_poll_revents(it->so, (short)(it->events & 0xffffu)) != 0)
-        sock_epoll_wake(it);
-}
-
 static int item_add(struct tapir_epoll *ep, int fd, const struct epoll_event *ev)
 {
     struct tsock *so;
@@ -418,7 +411,7 @@ static int item_add(struct tapir_epoll *ep, int fd, const struct epoll_event *ev
     runtime_lock(so->stack);
     it->wake_mask = it->events;
     sock_waiter_hang(so, &it->w);
-    item_check_now(it);            /* ready already: on the list now */
+    sock_epoll_notify(it);         /* ready already: on the list now */
     runtime_unlock(so->stack);
     /* sock_acquire's reference becomes the item's; only the user goes. */
     sock_table_lock();
@@ -441,7 +434,7 @@ static int item_mod(struct epoll_item *it, const struct epoll_event *ev)
         return 0;                  /* a stopped stack: reported by the wait */
     sock_lock(so->stack);
     it->wake_mask = it->events;
-    item_check_now(it);
+    sock_epoll_notify(it);         /* as item_add: on the list if ready */
     runtime_unlock(so->stack);
     sock_table_lock();
     sock_user_put_held(so->ss);
