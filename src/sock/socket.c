@@ -54,11 +54,17 @@ void sock_wake(struct tsock *so)
     }
     runtime_wake_driver(so->stack, &so->gen);
     const uint64_t one = 1;
+    bool gone = sock_gone(so);
     for (struct poll_waiter *w = so->waiters; w; w = w->next) {
         if (w->epi) {
             sock_epoll_notify(w->epi);
             continue;
         }
+        /* As for epoll (sock_epoll_notify): a segment that brings the call
+         * nothing it waits for would end its driven wait only for it to
+         * scan and drive again. */
+        if (w->want && !gone && sock_poll_revents(so, w->want) == 0)
+            continue;
         if (w->hits) {
             (*w->hits)++;
             /* The poll driving the device on this very thread sees it. */

@@ -244,8 +244,7 @@ static void efd_ring(struct tapir_epoll *ep)
 void sock_epoll_notify(struct epoll_item *it)
 {
     struct tsock *so = it->so;
-    bool must_see = so->closed || so->dead || !so->conn;
-    if (!must_see && (it->wake_mask == 0 ||
+    if (!sock_gone(so) && (it->wake_mask == 0 ||
                       sock_poll_revents(so, (short)(it->wake_mask & 0xffffu)) == 0))
         return;
     sock_epoll_wake(it);

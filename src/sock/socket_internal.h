@@ -51,6 +51,9 @@ struct epoll_item;
 struct poll_waiter {
     int efd;               /* -1 until the tapir_poll call sleeps */
     unsigned *hits;        /* bumped at every wake (runtime lock); may be NULL */
+    /* A tapir_poll call's: the events it waits for, with POLLERR|POLLHUP; a
+     * wake that finds none of them is not passed on (sock_wake). */
+    short want;
     struct epoll_item *epi;              /* NULL: a tapir_poll call's */
     struct poll_waiter *next, **pprev;   /* in tsock.waiters; pprev NULL: unlinked */
     struct poll_waiter *parked_next;     /* in tsock.parked (sock_park_waiter_held) */
@@ -202,6 +205,13 @@ void sock_drop_accepted(struct tsock *so, bool reset);
 /* Readiness of so as Linux's tcp_poll reports it, masked by events (POLLERR
  * and POLLHUP always pass; POLLNVAL for a closed socket). Runtime lock held. */
 short sock_poll_revents(struct tsock *so, short events);
+
+/* Closed, its stack gone, or without a connection: a wake a waiter must see
+ * whatever it waits for (runtime lock held). */
+static inline bool sock_gone(const struct tsock *so)
+{
+    return so->closed || so->dead || !so->conn;
+}
 
 /* ---- socket_epoll.c ---- */
 /* A registered socket's readiness may have changed (sock_wake, runtime lock

@@ -183,7 +183,8 @@ static int poll_acquire(struct poll_call *pc)
             continue;
         }
         pc->ntapir++;
-        sl->w = (struct poll_waiter){ .efd = -1 };
+        sl->w = (struct poll_waiter){ .efd = -1,
+                                      .want = (short)(pc->fds[i].events | POLLERR | POLLHUP) };
         unsigned g = 0;
         while (g < pc->ngroups && pc->stacks[g] != sl->so->stack)
             g++;

@@ -332,6 +332,49 @@ START_TEST(poll_driving_sees_kernel_fd)
 }
 END_TEST
 
+/* Segments that bring a tapir_poll call nothing it waits for do not end
+ * its driven wait: c, polled for POLLIN, sends 8 KiB from another thread
+ * during the wait, and the peer's ACKs leave it unreadable. */
+static void *send_8k_later(void *arg)
+{
+    int fd = *(int *)arg;
+    sockenv_sleep_ms(50);
+    static char bytes[8192];
+    ck_assert_int_eq(tapir_write(fd, bytes, sizeof bytes), (ssize_t)sizeof bytes);
+    return NULL;
+}
+
+START_TEST(acks_do_not_end_a_driven_poll)
+{
+    int c, s;
+    sockenv_pair(&env, 7208, &c, &s, NULL);
+    struct tapir_stats st0, st1;
+    tapir_stack_snapshot_stats(env.a, &st0);
+    unsigned long before = runtime_drive_count(env.a);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, send_8k_later, &c), 0);
+    struct pollfd p = { .fd = c, .events = POLLIN };
+    uint64_t t0 = sockenv_ms();
+    int n = tapir_poll(&p, 1, 400);
+    uint64_t took = sockenv_ms() - t0;
+    unsigned long drove = runtime_drive_count(env.a) - before;
+    tapir_stack_snapshot_stats(env.a, &st1);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(n, 0);
+    ck_assert_uint_ge(took, 390);
+    ck_assert_uint_gt(st1.tcp_rx, st0.tcp_rx);   /* the ACKs came during the wait */
+    ck_assert_msg(drove == 1, "the poll drove %lu times", drove);
+    char buf[8192];
+    for (size_t got = 0; got < sizeof buf;) {
+        ssize_t k = tapir_read(s, buf + got, sizeof buf - got);
+        ck_assert_int_gt(k, 0);
+        got += (size_t)k;
+    }
+    tapir_close(c);
+    tapir_close(s);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("socket_inline");
@@ -349,6 +392,7 @@ static Suite *suite(void)
     tcase_add_test(t, poll_driven_by_the_caller);
     tcase_add_test(t, poll_with_caller_drive_off);
     tcase_add_test(t, poll_driving_sees_kernel_fd);
+    tcase_add_test(t, acks_do_not_end_a_driven_poll);
     suite_add_tcase(s, t);
     return s;
 }
