@@ -188,6 +188,27 @@ void *sockenv_write_pipe_later(void *arg)
     return NULL;
 }
 
+void *sockenv_write_later(void *arg)
+{
+    const struct sockenv_later_write *lw = arg;
+    char bytes[16384];
+    ck_assert_uint_le(lw->len, sizeof bytes);
+    sockenv_sleep_ms(lw->ms);
+    memset(bytes, 'w', lw->len);
+    ck_assert_int_eq(tapir_write(lw->fd, bytes, lw->len), (ssize_t)lw->len);
+    return NULL;
+}
+
+void sockenv_read_exactly(int fd, size_t n)
+{
+    char buf[4096];
+    while (n > 0) {
+        ssize_t k = tapir_read(fd, buf, n < sizeof buf ? n : sizeof buf);
+        ck_assert_int_gt(k, 0);
+        n -= (size_t)k;
+    }
+}
+
 void sockenv_link_loss(struct sock_env *e, double loss)
 {
     struct tapir_vlink_params p;

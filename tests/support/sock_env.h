@@ -61,6 +61,16 @@ void sockenv_start_driving_reader(struct sockenv_reader *r, int fd, tapir_stack 
 void sockenv_join_reader(struct sockenv_reader *r, pthread_t t, int ms);
 /* Thread: write one byte to the pipe end *(int *)arg after 50 ms. */
 void *sockenv_write_pipe_later(void *arg);
+/* Thread: after ms, tapir_write len bytes (at most 16 KiB) to fd, asserting
+ * all were taken (arg: a struct sockenv_later_write). */
+struct sockenv_later_write {
+    int fd;
+    long ms;
+    size_t len;
+};
+void *sockenv_write_later(void *arg);
+/* Read exactly n bytes from fd (asserts they came). */
+void sockenv_read_exactly(int fd, size_t n);
 
 /* A new tapir epoll instance (asserts it was made). */
 int sockenv_epoll_new(void);

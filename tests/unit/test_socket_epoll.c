@@ -295,22 +295,6 @@ START_TEST(kernel_descriptors)
 }
 END_TEST
 
-struct later_write {
-    int fd;
-    long ms;
-    size_t len;              /* at most 16 KiB */
-};
-
-static void *write_later(void *arg)
-{
-    struct later_write *lw = arg;
-    sockenv_sleep_ms(lw->ms);
-    static char bytes[16384];
-    memset(bytes, 'w', lw->len);
-    ck_assert_int_eq(tapir_write(lw->fd, bytes, lw->len), (ssize_t)lw->len);
-    return NULL;
-}
-
 /* A blocking wait (timeout -1) wakes when the peer's byte arrives: once
  * driving the device itself (every registration on one stack), once not
  * (registrations on both stacks). */
@@ -324,9 +308,9 @@ START_TEST(blocking_wait_wakes)
         if (mode == 1)
             sockenv_epoll_add(ep, c, EPOLLIN, 32);   /* on stack A: no single stack to drive */
         unsigned long drives0 = runtime_drive_count(env.b);
-        struct later_write lw = { .fd = c, .ms = 50, .len = 1 };
+        struct sockenv_later_write lw = { .fd = c, .ms = 50, .len = 1 };
         pthread_t t;
-        ck_assert_int_eq(pthread_create(&t, NULL, write_later, &lw), 0);
+        ck_assert_int_eq(pthread_create(&t, NULL, sockenv_write_later, &lw), 0);
         struct epoll_event ev;
         uint64_t t0 = sockenv_ms();
         int n = tapir_epoll_wait(ep, &ev, 1, -1);
@@ -363,9 +347,9 @@ START_TEST(acks_do_not_end_a_driven_wait)
     struct tapir_stats st0, st1;
     tapir_stack_snapshot_stats(env.b, &st0);
     unsigned long drives0 = runtime_drive_count(env.b);
-    struct later_write lw = { .fd = s, .ms = 50, .len = 8192 };
+    struct sockenv_later_write lw = { .fd = s, .ms = 50, .len = 8192 };
     pthread_t t;
-    ck_assert_int_eq(pthread_create(&t, NULL, write_later, &lw), 0);
+    ck_assert_int_eq(pthread_create(&t, NULL, sockenv_write_later, &lw), 0);
     struct epoll_event ev;
     uint64_t t0 = sockenv_ms();
     int n = tapir_epoll_wait(ep, &ev, 1, 400);
@@ -378,13 +362,7 @@ START_TEST(acks_do_not_end_a_driven_wait)
     /* The peer did answer during the wait: ACKs reached s's stack. */
     ck_assert_uint_gt(st1.tcp_rx, st0.tcp_rx);
     ck_assert_msg(drives == 1, "the wait drove %lu times", drives);
-    char buf[8192];
-    size_t got = 0;
-    while (got < sizeof buf) {
-        ssize_t k = tapir_read(c, buf + got, sizeof buf - got);
-        ck_assert_int_gt(k, 0);
-        got += (size_t)k;
-    }
+    sockenv_read_exactly(c, lw.len);
     tapir_close(c);
     tapir_close(s);
     tapir_close(ep);

@@ -335,15 +335,6 @@ END_TEST
 /* Segments that bring a tapir_poll call nothing it waits for do not end
  * its driven wait: c, polled for POLLIN, sends 8 KiB from another thread
  * during the wait, and the peer's ACKs leave it unreadable. */
-static void *send_8k_later(void *arg)
-{
-    int fd = *(int *)arg;
-    sockenv_sleep_ms(50);
-    static char bytes[8192];
-    ck_assert_int_eq(tapir_write(fd, bytes, sizeof bytes), (ssize_t)sizeof bytes);
-    return NULL;
-}
-
 START_TEST(acks_do_not_end_a_driven_poll)
 {
     int c, s;
@@ -351,8 +342,9 @@ START_TEST(acks_do_not_end_a_driven_poll)
     struct tapir_stats st0, st1;
     tapir_stack_snapshot_stats(env.a, &st0);
     unsigned long before = runtime_drive_count(env.a);
+    struct sockenv_later_write lw = { .fd = c, .ms = 50, .len = 8192 };
     pthread_t t;
-    ck_assert_int_eq(pthread_create(&t, NULL, send_8k_later, &c), 0);
+    ck_assert_int_eq(pthread_create(&t, NULL, sockenv_write_later, &lw), 0);
     struct pollfd p = { .fd = c, .events = POLLIN };
     uint64_t t0 = sockenv_ms();
     int n = tapir_poll(&p, 1, 400);
@@ -364,12 +356,7 @@ START_TEST(acks_do_not_end_a_driven_poll)
     ck_assert_uint_ge(took, 390);
     ck_assert_uint_gt(st1.tcp_rx, st0.tcp_rx);   /* the ACKs came during the wait */
     ck_assert_msg(drove == 1, "the poll drove %lu times", drove);
-    char buf[8192];
-    for (size_t got = 0; got < sizeof buf;) {
-        ssize_t k = tapir_read(s, buf + got, sizeof buf - got);
-        ck_assert_int_gt(k, 0);
-        got += (size_t)k;
-    }
+    sockenv_read_exactly(s, lw.len);
     tapir_close(c);
     tapir_close(s);
 }
