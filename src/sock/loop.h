@@ -49,7 +49,7 @@ struct runtime {
     tapir_time_t drive_left;    /* when the last driver left */
 };
 
-/* epoll tags of the two descriptors the thread watches. */
+/* epoll tags of the three descriptors the thread watches. */
 enum { LOOP_EV_DEVICE = 1, LOOP_EV_KICK = 2, LOOP_EV_CHECK = 3 };
 
 /* Read one frame from the device into rt->rxbuf: its length, -EAGAIN when

@@ -10,7 +10,8 @@
  * - items: one per registered tapir socket, in a hash table by descriptor.
  *   An item holds a reference to its tsock (not a user of its stack, so a
  *   stopping stack is not held up) and hangs on the socket's waiter list
- *   (poll_waiter.epi), so sock_wake puts it on the ready list.
+ *   (poll_waiter.epi), so sock_wake puts it on the ready list when the
+ *   socket has what the item asks for (sock_epoll_notify).
  * - kep: a kernel epoll instance with the registered kernel descriptors,
  *   under the caller's own events and data; a wait collects from it.
  * - efd: an eventfd that wakes a wait sleeping in poll(2).
